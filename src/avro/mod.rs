@@ -1,0 +1,32 @@
+//! The Avro contract engine. Pure: no sockets, no threads, no UI.
+//!
+//! `Schema` parses once into an arena; `canonical` gives Java-exact canonical forms and
+//! fingerprints; `framing` finds how a payload carries its schema; `Decoder` resolves
+//! writer → reader once and decodes untrusted bytes within `Limits`; `avro_json` and
+//! `friendly` render values; `PayloadDecoder` ties it together with a schema source.
+
+pub mod avro_json;
+pub mod canonical;
+pub mod container;
+pub mod decode;
+pub mod error;
+pub mod framing;
+pub mod friendly;
+mod json_out;
+pub mod logical;
+pub mod payload;
+pub mod resolve;
+pub mod schema;
+pub mod value;
+
+pub use avro_json::to_avro_json;
+pub use canonical::{canonical_form, md5_fingerprint, rabin_fingerprint, sha256_fingerprint};
+pub use container::{Codec, Container};
+pub use decode::{Decoder, Limits};
+pub use error::{AvroError, DecodeError, SchemaError};
+pub use framing::{Framing, Part, RegistryKind, SchemaRef, SniffOptions, sniff};
+pub use friendly::to_friendly_json;
+pub use logical::Logical;
+pub use payload::{Decoded, KnownSchema, PayloadDecoder, SchemaSource};
+pub use schema::{Kind, Name, NodeId, Schema};
+pub use value::Value;

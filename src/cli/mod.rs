@@ -1,0 +1,70 @@
+//! The command line: one file per subcommand family. Errors reach `main` as one line.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::avro::Schema;
+
+mod avro;
+mod schema;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meshlens",
+    version,
+    about = "See a service mesh: identities, mTLS, policy decisions and the Avro messages on every hop"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the desktop app (the default when no command is given).
+    #[cfg(feature = "gui")]
+    Ui,
+    /// Work with Avro payloads.
+    #[command(subcommand)]
+    Avro(avro::AvroCommand),
+    /// Work with Avro schemas.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        #[cfg(feature = "gui")]
+        None | Some(Command::Ui) => crate::ui::run_app(),
+        #[cfg(not(feature = "gui"))]
+        None => {
+            use clap::CommandFactory as _;
+            Cli::command().print_help()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Avro(cmd)) => avro::run(cmd),
+        Some(Command::Schema(cmd)) => schema::run(cmd),
+    }
+}
+
+/// Reads and parses a schema file; errors name the file.
+fn read_schema(path: &Path) -> anyhow::Result<Arc<Schema>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let schema = Schema::parse(&text).with_context(|| path.display().to_string())?;
+    Ok(Arc::new(schema))
+}

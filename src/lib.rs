@@ -1,0 +1,7 @@
+//! meshlens: see a service mesh — identities, mTLS, policy decisions and the Avro messages
+//! on every hop. See ARCHITECTURE in the repository's shared docs for the module map.
+
+pub mod avro;
+pub mod cli;
+#[cfg(feature = "gui")]
+pub mod ui;
