@@ -355,13 +355,11 @@ fn extra_props(obj: &Map<String, Json>, reserved: &[&str]) -> Map<String, Json> 
 impl Parser {
     fn finish(mut self, json: &Json) -> Result<Schema, SchemaError> {
         let root = self.parse(json, None, &mut String::new())?;
-        let schema = Schema {
+        Ok(Schema {
             nodes: self.nodes,
             root,
             names: self.names,
-        };
-        validate_defaults(&schema)?;
-        Ok(schema)
+        })
     }
 
     fn push(&mut self, kind: Kind) -> NodeId {
@@ -690,28 +688,33 @@ impl Parser {
     }
 }
 
-/// Checks every field default against its type, as the Java parser does by default.
-fn validate_defaults(schema: &Schema) -> Result<(), SchemaError> {
-    for (_, node) in schema.nodes() {
-        if let Kind::Record(r) = &node.kind {
-            for f in &r.fields {
-                if let Some(d) = &f.default
-                    && !default_matches(schema, f.schema, d, 0)
-                {
-                    return Err(bad(
-                        "",
-                        format!(
-                            "default {d} of field \"{}\" in {} does not match its type {}",
-                            f.name,
-                            r.name,
-                            schema.branch_label(f.schema)
-                        ),
-                    ));
+impl Schema {
+    /// Field defaults that do not fit their field's type. Parsing accepts them, as the
+    /// reference tests do (a reader then treats such a field as having no default); a
+    /// registry or linter reports them.
+    pub fn invalid_defaults(&self) -> Vec<SchemaError> {
+        let mut out = Vec::new();
+        for (_, node) in self.nodes() {
+            if let Kind::Record(r) = &node.kind {
+                for f in &r.fields {
+                    if let Some(d) = &f.default
+                        && !default_matches(self, f.schema, d, 0)
+                    {
+                        out.push(bad(
+                            "",
+                            format!(
+                                "default {d} of field \"{}\" in {} does not match its type {}",
+                                f.name,
+                                r.name,
+                                self.branch_label(f.schema)
+                            ),
+                        ));
+                    }
                 }
             }
         }
+        out
     }
-    Ok(())
 }
 
 /// Whether a JSON default value is valid for a type. Unions accept a value of any branch
@@ -806,10 +809,6 @@ mod tests {
                 r#"{"type":"record","name":"1bad","fields":[]}"#,
                 "not a valid Avro name",
             ),
-            (
-                r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int","default":"x"}]}"#,
-                "does not match",
-            ),
             (r#"{"type":"fixed","name":"f","size":-1}"#, "size"),
             (r#"{"type":"array"}"#, "items"),
             ("{", "not valid JSON"),
@@ -829,8 +828,24 @@ mod tests {
     }
 
     #[test]
+    fn invalid_defaults_are_reported_not_rejected() {
+        let s = Schema::parse(
+            r#"{"type":"record","name":"r","fields":[{"name":"a","type":"int","default":"x"}]}"#,
+        )
+        .unwrap();
+        let errors = s.invalid_defaults();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.contains("does not match its type int"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
     fn union_default_may_match_any_branch() {
-        Schema::parse(r#"{"type":"record","name":"r","fields":[{"name":"a","type":["null","string"],"default":"x"}]}"#).unwrap();
+        let s = Schema::parse(r#"{"type":"record","name":"r","fields":[{"name":"a","type":["null","string"],"default":"x"}]}"#).unwrap();
+        assert!(s.invalid_defaults().is_empty());
     }
 
     #[test]
