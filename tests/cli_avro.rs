@@ -38,7 +38,11 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn stdout(o: &Output) -> String {
-    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
@@ -55,15 +59,32 @@ fn confluent_frame_decodes_in_both_views() {
         stdout(&out).trim(),
         r#"{"id":"a","total":"123.45","at":"2024-01-31T12:34:56.789Z","coupon":"X"}"#
     );
-    let out = run(&["avro", "decode", "--schema", s, "--format", "avro-json", "--describe"], &frame);
+    let out = run(
+        &[
+            "avro",
+            "decode",
+            "--schema",
+            s,
+            "--format",
+            "avro-json",
+            "--describe",
+        ],
+        &frame,
+    );
     assert_eq!(
         stdout(&out).trim(),
         r#"{"id":"a","total":"09","at":1706704496789,"coupon":{"string":"X"}}"#
     );
     let described = String::from_utf8(out.stderr).unwrap();
-    assert!(described.contains("framing: Confluent v0 (schema id)"), "{described}");
+    assert!(
+        described.contains("framing: Confluent v0 (schema id)"),
+        "{described}"
+    );
     assert!(described.contains("reference: schema id 42"), "{described}");
-    assert!(described.contains("writer: shop.orders.OrderPlaced"), "{described}");
+    assert!(
+        described.contains("writer: shop.orders.OrderPlaced"),
+        "{described}"
+    );
 }
 
 #[test]
@@ -71,7 +92,15 @@ fn pretty_indents_a_single_document() {
     let dir = tempfile::tempdir().unwrap();
     let schema = write(dir.path(), "order.avsc", ORDER.as_bytes());
     let out = run(
-        &["avro", "decode", "--schema", schema.to_str().unwrap(), "--framing", "bare", "--pretty"],
+        &[
+            "avro",
+            "decode",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--framing",
+            "bare",
+            "--pretty",
+        ],
         ORDER_DATUM,
     );
     assert!(stdout(&out).starts_with("{\n  \"id\": \"a\",\n"));
@@ -109,11 +138,17 @@ fn single_object_encoding_must_match_the_schema() {
     let mut frame = vec![0xc3, 0x01];
     frame.extend((0..8).map(|i| u8::from_str_radix(&header[2 * i..2 * i + 2], 16).unwrap()));
     frame.extend_from_slice(&[0x04, b'h', b'i']);
-    let out = run(&["avro", "decode", "--schema", schema.to_str().unwrap()], &frame);
+    let out = run(
+        &["avro", "decode", "--schema", schema.to_str().unwrap()],
+        &frame,
+    );
     assert_eq!(stdout(&out).trim(), "\"hi\"");
 
     let other = write(dir.path(), "o.avsc", br#""bytes""#);
-    let out = run(&["avro", "decode", "--schema", other.to_str().unwrap()], &frame);
+    let out = run(
+        &["avro", "decode", "--schema", other.to_str().unwrap()],
+        &frame,
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -138,7 +173,11 @@ fn header_carried_id_leaves_a_bare_payload() {
         &[0x00],
     );
     assert_eq!(stdout(&out).trim(), "0");
-    assert!(String::from_utf8(out.stderr).unwrap().contains("schema reference in a header"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("schema reference in a header")
+    );
 }
 
 #[test]
@@ -151,10 +190,19 @@ fn fingerprint_algorithms_and_canonical_form() {
     );
     let s = schema.to_str().unwrap();
     let pcf = stdout(&run(&["schema", "fingerprint", s, "--pcf"], &[]));
-    assert_eq!(pcf.trim(), r#"{"name":"n.r","type":"record","fields":[{"name":"t","type":"long"}]}"#);
-    let sha = stdout(&run(&["schema", "fingerprint", s, "--algorithm", "sha256"], &[]));
+    assert_eq!(
+        pcf.trim(),
+        r#"{"name":"n.r","type":"record","fields":[{"name":"t","type":"long"}]}"#
+    );
+    let sha = stdout(&run(
+        &["schema", "fingerprint", s, "--algorithm", "sha256"],
+        &[],
+    ));
     assert_eq!(sha.trim().len(), 64);
-    let md5 = stdout(&run(&["schema", "fingerprint", s, "--algorithm", "md5"], &[]));
+    let md5 = stdout(&run(
+        &["schema", "fingerprint", s, "--algorithm", "md5"],
+        &[],
+    ));
     assert_eq!(md5.trim().len(), 32);
 }
 
@@ -162,14 +210,29 @@ fn fingerprint_algorithms_and_canonical_form() {
 fn bad_input_fails_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let schema = write(dir.path(), "order.avsc", ORDER.as_bytes());
-    let broken = write(dir.path(), "broken.avsc", br#"{"type":"record","name":"r","fields":[{"name":"a","type":"Nope"}]}"#);
+    let broken = write(
+        dir.path(),
+        "broken.avsc",
+        br#"{"type":"record","name":"r","fields":[{"name":"a","type":"Nope"}]}"#,
+    );
     let cases: Vec<(Vec<&str>, &[u8], &str)> = vec![
         (
-            vec!["avro", "decode", "--schema", schema.to_str().unwrap(), "--framing", "bare"],
+            vec![
+                "avro",
+                "decode",
+                "--schema",
+                schema.to_str().unwrap(),
+                "--framing",
+                "bare",
+            ],
             &ORDER_DATUM[..5],
             "at byte 5 (in .at)",
         ),
-        (vec!["avro", "decode"], &[0x02, 0x04], "needs a writer schema"),
+        (
+            vec!["avro", "decode"],
+            &[0x02, 0x04],
+            "needs a writer schema",
+        ),
         (
             vec!["avro", "decode"],
             &[0, 0, 0, 0, 9, 1],
@@ -180,7 +243,11 @@ fn bad_input_fails_with_one_line() {
             &[0],
             "broken.avsc: invalid schema at /fields/0/type: unknown type name \"Nope\"",
         ),
-        (vec!["avro", "decode", "/nonexistent/file"], &[], "cannot read /nonexistent/file"),
+        (
+            vec!["avro", "decode", "/nonexistent/file"],
+            &[],
+            "cannot read /nonexistent/file",
+        ),
         (vec!["avro", "decode"], b"Obj\x01\x02", "container file"),
     ];
     for (args, input, needle) in cases {
@@ -188,6 +255,9 @@ fn bad_input_fails_with_one_line() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
     }
 }

@@ -627,7 +627,7 @@ impl Parser {
         &mut self,
         obj: &Map<String, Json>,
         namespace: Option<&str>,
-        path: &mut String,
+        path: &str,
     ) -> Result<NodeId, SchemaError> {
         let (name, aliases, doc) = self.define_name(obj, namespace, path)?;
         let symbols = match obj.get("symbols") {
@@ -668,7 +668,7 @@ impl Parser {
         &mut self,
         obj: &Map<String, Json>,
         namespace: Option<&str>,
-        path: &mut String,
+        path: &str,
     ) -> Result<NodeId, SchemaError> {
         let (name, aliases, doc) = self.define_name(obj, namespace, path)?;
         let size = obj

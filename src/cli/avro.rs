@@ -94,7 +94,7 @@ fn parse_header(spec: &str) -> anyhow::Result<(String, Vec<u8>)> {
         .with_context(|| format!("--header {spec:?}: expected NAME=VALUE"))?;
     let bytes = match value.strip_prefix("hex:") {
         Some(h) => {
-            if h.len() % 2 != 0 {
+            if !h.len().is_multiple_of(2) {
                 bail!("--header {name}: hex value has an odd number of digits");
             }
             (0..h.len())

@@ -20,7 +20,7 @@ const EXAMPLE_SCHEMA: &str = r#"{
 }"#;
 
 /// Confluent v0 frame (schema id 1) of an OrderPlaced.
-const EXAMPLE_PAYLOAD: &str = "00 00 00 00 01 48 31 62 30 30 63 63 30 30 2d 30 30 30 30 2d 34 30 30 30 2d 38 30 30 30 2d 30 30 30 30 30 30 30 30 30 30 30 31 04 30 39 80 c8 d0 fb c2 68 02 0a 53 50 52 49 4e";
+const EXAMPLE_PAYLOAD: &str = "00 00 00 00 01 48 31 62 30 30 63 63 30 30 2d 30 30 30 30 2d 34 30 30 30 2d 38 30 30 30 2d 30 30 30 30 30 30 30 30 30 30 30 31 04 30 39 80 c8 d0 fb c2 68 02 0c 53 50 52 49 4e 47";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -52,7 +52,7 @@ impl Default for Inspector {
 
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("the payload has an odd number of hex digits".into());
     }
     (0..digits.len())
