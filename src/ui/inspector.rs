@@ -132,8 +132,13 @@ impl Inspector {
                 Ok(text) => {
                     cols[1].label(RichText::new(&self.summary).weak());
                     cols[1].separator();
+                    // Read-only, but selectable and copyable, with indentation kept.
                     egui::ScrollArea::vertical().show(&mut cols[1], |ui| {
-                        ui.label(RichText::new(text).monospace());
+                        ui.add(
+                            TextEdit::multiline(&mut text.as_str())
+                                .code_editor()
+                                .desired_width(f32::INFINITY),
+                        );
                     });
                 }
                 Err(e) => {
