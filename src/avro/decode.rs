@@ -165,9 +165,23 @@ impl Decoder {
                 fields,
                 reader_len,
                 defaults,
+                in_order,
             } => {
                 c.enter()?;
                 c.charge(*reader_len * std::mem::size_of::<Value>())?;
+                if *in_order {
+                    let mut out = Vec::with_capacity(*reader_len);
+                    for f in fields.iter() {
+                        if let FieldOp::Read { step, .. } = &f.op {
+                            out.push(
+                                self.read(*step, c)
+                                    .map_err(|e| e.within(format!(".{}", f.name)))?,
+                            );
+                        }
+                    }
+                    c.leave();
+                    return Ok(Value::Record(out));
+                }
                 let mut out = vec![Value::Null; *reader_len];
                 for f in fields.iter() {
                     match &f.op {

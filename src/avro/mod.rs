@@ -7,12 +7,14 @@
 
 pub mod avro_json;
 pub mod canonical;
+pub mod compat;
 pub mod container;
 pub mod decode;
 pub mod error;
 pub mod framing;
 pub mod friendly;
 mod json_out;
+pub mod levels;
 pub mod logical;
 pub mod payload;
 pub mod resolve;
@@ -21,11 +23,15 @@ pub mod value;
 
 pub use avro_json::to_avro_json;
 pub use canonical::{canonical_form, md5_fingerprint, rabin_fingerprint, sha256_fingerprint};
+pub use compat::{
+    Compatibility, Incompatibility, IncompatibilityKind, check as check_compatibility,
+};
 pub use container::{Codec, Container};
 pub use decode::{Decoder, Limits};
 pub use error::{AvroError, DecodeError, SchemaError};
 pub use framing::{Framing, Part, RegistryKind, SchemaRef, SniffOptions, sniff};
 pub use friendly::to_friendly_json;
+pub use levels::{Level, LevelReport, check_level};
 pub use logical::Logical;
 pub use payload::{Decoded, KnownSchema, PayloadDecoder, SchemaSource};
 pub use schema::{Kind, Name, NodeId, Schema};

@@ -57,6 +57,9 @@ pub enum Step {
         reader_len: usize,
         /// Reader fields the writer lacks, with their defaults.
         defaults: Box<[(usize, Value)]>,
+        /// Every writer field is read into the reader field at the same position, so values
+        /// can be pushed in order (the common case: the same schema on both sides).
+        in_order: bool,
     },
     /// The writer wrote a union: read its branch index and run that branch's step.
     WriterUnion(Box<[StepId]>),
@@ -263,7 +266,13 @@ impl Builder<'_> {
                 }
             }
         }
+        let in_order = fields.len() == rr.fields.len()
+            && fields
+                .iter()
+                .enumerate()
+                .all(|(i, f)| matches!(f.op, FieldOp::Read { target, .. } if target == i));
         self.steps[id.0 as usize] = Step::Record {
+            in_order,
             fields: fields.into(),
             reader_len: rr.fields.len(),
             defaults: defaults.into(),
