@@ -82,6 +82,12 @@ impl Compatibility {
 
 /// Can `reader` read everything `writer` can write?
 pub fn check(reader: &Schema, writer: &Schema) -> Compatibility {
+    check_nodes(reader, reader.root(), writer, writer.root())
+}
+
+/// Can the reader's type at `r` read the writer's type at `w`? (Used to judge one change
+/// inside two schemas.)
+pub fn check_nodes(reader: &Schema, r: NodeId, writer: &Schema, w: NodeId) -> Compatibility {
     let mut checker = Checker {
         reader,
         writer,
@@ -89,7 +95,7 @@ pub fn check(reader: &Schema, writer: &Schema) -> Compatibility {
         location: Vec::new(),
         warnings: Vec::new(),
     };
-    let incompatibilities = checker.compatible(reader.root(), writer.root());
+    let incompatibilities = checker.compatible(r, w);
     let mut warnings = checker.warnings;
     warnings.dedup();
     Compatibility {

@@ -10,6 +10,8 @@ pub mod canonical;
 pub mod compat;
 pub mod container;
 pub mod decode;
+pub mod diff;
+pub mod drift;
 pub mod error;
 pub mod framing;
 pub mod friendly;
