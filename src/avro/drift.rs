@@ -126,18 +126,9 @@ mod tests {
         let v3 = record(r#"{"name":"id","type":"long"}"#);
         let rogue = record(r#"{"name":"id","type":"string"},{"name":"x","type":"int"}"#);
         let versions = [
-            Version {
-                version: 1,
-                schema: &v1,
-            },
-            Version {
-                version: 2,
-                schema: &v2,
-            },
-            Version {
-                version: 3,
-                schema: &v3,
-            },
+            Version::new(1, &v1),
+            Version::new(2, &v2),
+            Version::new(3, &v3),
         ];
 
         let same = classify(&versions, Level::Backward, &v1, &v1);
