@@ -1,12 +1,19 @@
-//! `meshlens schema ...`: canonical forms and fingerprints.
+//! `meshlens schema ...`: fingerprints, compatibility, level checks and structural diffs.
+//! `compat` and `check` exit 0 when compatible, 1 when not, 2 on a usage or parse error, so
+//! CI pipelines can gate a rollout on them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
+use serde_json::json;
 
+use crate::avro::compat::{Compatibility, Incompatibility, check};
+use crate::avro::diff::{Change, Impact, diff};
+use crate::avro::levels::{Direction, Level, check_level};
 use crate::avro::{
-    canonical_form, friendly::hex, md5_fingerprint, rabin_fingerprint, sha256_fingerprint,
+    Schema, canonical_form, friendly::hex, md5_fingerprint, rabin_fingerprint, sha256_fingerprint,
 };
 
 #[derive(Subcommand, Debug)]
@@ -21,6 +28,37 @@ pub enum SchemaCommand {
         #[arg(long, value_enum, default_value_t = Algorithm::Rabin)]
         algorithm: Algorithm,
     },
+    /// Can a reader schema read data written with a writer schema? Exit 0 yes, 1 no, 2 error.
+    Compat {
+        #[arg(long)]
+        reader: PathBuf,
+        #[arg(long)]
+        writer: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a new schema against a history at a compatibility level, as a Confluent
+    /// registry would before accepting it. Exit 0 compatible, 1 not, 2 error.
+    Check {
+        /// BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE.
+        #[arg(long, default_value = "BACKWARD")]
+        level: Level,
+        /// The new schema.
+        new: PathBuf,
+        /// Earlier versions, oldest first.
+        #[arg(required = true)]
+        history: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what changed between two versions and what each change does to compatibility.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -31,27 +69,192 @@ pub enum Algorithm {
     Md5,
 }
 
+/// Exit code for a usage or parse error in `compat`/`check`/`diff`.
+const USAGE: u8 = 2;
+
 pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         SchemaCommand::Fingerprint {
             schema,
             pcf,
             algorithm,
-        } => {
-            let schema = super::read_schema(&schema)?;
-            if pcf {
-                println!("{}", canonical_form(&schema));
-                return Ok(ExitCode::SUCCESS);
+        } => fingerprint(&schema, pcf, algorithm),
+        SchemaCommand::Compat {
+            reader,
+            writer,
+            json,
+        } => Ok(or_usage(|| compat(&reader, &writer, json))),
+        SchemaCommand::Check {
+            level,
+            new,
+            history,
+            json,
+        } => Ok(or_usage(|| check_history(level, &new, &history, json))),
+        SchemaCommand::Diff { old, new, json } => Ok(or_usage(|| show_diff(&old, &new, json))),
+    }
+}
+
+/// Runs a command whose errors are usage errors (exit 2), printed as one line.
+fn or_usage(f: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
+    f().unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(USAGE)
+    })
+}
+
+fn verdict(compatible: bool) -> ExitCode {
+    if compatible {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fingerprint(path: &Path, pcf: bool, algorithm: Algorithm) -> anyhow::Result<ExitCode> {
+    let schema = super::read_schema(path)?;
+    if pcf {
+        println!("{}", canonical_form(&schema));
+        return Ok(ExitCode::SUCCESS);
+    }
+    match algorithm {
+        Algorithm::Rabin => {
+            let fp = rabin_fingerprint(&schema);
+            println!("{fp} {}", hex(&fp.to_le_bytes()));
+        }
+        Algorithm::Sha256 => println!("{}", hex(&sha256_fingerprint(&schema))),
+        Algorithm::Md5 => println!("{}", hex(&md5_fingerprint(&schema))),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn incompatibility_json(i: &Incompatibility) -> serde_json::Value {
+    json!({"kind": i.kind.as_str(), "location": i.location, "detail": i.detail, "message": i.message})
+}
+
+fn compat(reader: &Path, writer: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let (r, w) = (super::read_schema(reader)?, super::read_schema(writer)?);
+    let result: Compatibility = check(&r, &w);
+    if as_json {
+        let out = json!({
+            "compatible": result.is_compatible(),
+            "incompatibilities": result.incompatibilities.iter().map(incompatibility_json).collect::<Vec<_>>(),
+            "warnings": result.warnings.iter().map(|w| json!({"location": w.location, "message": w.message})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let (rn, wn) = (reader.display(), writer.display());
+        if result.is_compatible() {
+            println!("compatible: {rn} can read data written with {wn}");
+        } else {
+            println!("incompatible: {rn} cannot read data written with {wn}");
+            for i in &result.incompatibilities {
+                println!("  {i}");
             }
-            match algorithm {
-                Algorithm::Rabin => {
-                    let fp = rabin_fingerprint(&schema);
-                    println!("{fp} {}", hex(&fp.to_le_bytes()));
-                }
-                Algorithm::Sha256 => println!("{}", hex(&sha256_fingerprint(&schema))),
-                Algorithm::Md5 => println!("{}", hex(&md5_fingerprint(&schema))),
-            }
-            Ok(ExitCode::SUCCESS)
+        }
+        for w in &result.warnings {
+            println!("  warning at {}: {}", w.location, w.message);
         }
     }
+    Ok(verdict(result.is_compatible()))
+}
+
+fn check_history(
+    level: Level,
+    new: &Path,
+    history: &[PathBuf],
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let new_schema = super::read_schema(new)?;
+    let olds: Vec<Arc<Schema>> = history
+        .iter()
+        .map(|p| super::read_schema(p))
+        .collect::<anyhow::Result<_>>()?;
+    let refs: Vec<&Schema> = olds.iter().map(|s| s.as_ref()).collect();
+    let report = check_level(level, &new_schema, &refs);
+    let direction = |d: Direction| match d {
+        Direction::NewReadsOld => "new reads old",
+        Direction::OldReadsNew => "old reads new",
+    };
+    if as_json {
+        let out = json!({
+            "compatible": report.is_compatible(),
+            "level": level.as_str(),
+            "violations": report.violations.iter().map(|v| json!({
+                "old": history[v.old_index].display().to_string(),
+                "direction": direction(v.direction),
+                "description": v.description(),
+                "incompatibility": incompatibility_json(&v.incompatibility),
+            })).collect::<Vec<_>>(),
+            "warnings": report.warnings.iter().map(|w| json!({"location": w.location, "message": w.message})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        if report.is_compatible() {
+            println!(
+                "compatible: {} passes {level} against {} earlier version(s)",
+                new.display(),
+                history.len()
+            );
+        } else {
+            println!("incompatible: {} fails {level}", new.display());
+            for v in &report.violations {
+                println!(
+                    "  {} ({}): {} [{} at {}]",
+                    history[v.old_index].display(),
+                    direction(v.direction),
+                    v.description(),
+                    v.incompatibility.kind,
+                    v.incompatibility.location
+                );
+            }
+        }
+        for w in &report.warnings {
+            println!("  warning at {}: {}", w.location, w.message);
+        }
+    }
+    Ok(verdict(report.is_compatible()))
+}
+
+fn impact_text(i: &Impact) -> String {
+    match i {
+        Impact::Compatible => "compatible".into(),
+        Impact::Warning(w) => format!("warning: {w}"),
+        Impact::Breaks(why) => format!("BREAKS: {why}"),
+    }
+}
+
+fn impact_json(i: &Impact) -> serde_json::Value {
+    match i {
+        Impact::Compatible => json!({"verdict": "compatible"}),
+        Impact::Warning(w) => json!({"verdict": "warning", "reason": w}),
+        Impact::Breaks(why) => json!({"verdict": "breaks", "reason": why}),
+    }
+}
+
+fn show_diff(old: &Path, new: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let (o, n) = (super::read_schema(old)?, super::read_schema(new)?);
+    let changes: Vec<Change> = diff(&o, &n);
+    if as_json {
+        let out: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "path": c.path,
+                    "change": c.kind.to_string(),
+                    "backward": impact_json(&c.backward),
+                    "forward": impact_json(&c.forward),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if changes.is_empty() {
+        println!("no changes");
+    } else {
+        for c in &changes {
+            println!("{}: {}", c.path, c.kind);
+            println!("    backward (new reads old): {}", impact_text(&c.backward));
+            println!("    forward  (old reads new): {}", impact_text(&c.forward));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

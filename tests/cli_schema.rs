@@ -1,0 +1,128 @@
+//! `meshlens schema compat|check|diff`, run as CI pipelines run them: exit codes 0/1/2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const V1: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+  {"name":"id","type":"string"},{"name":"qty","type":"int"}]}"#;
+const V2: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+  {"name":"id","type":"string"},{"name":"qty","type":"long"},
+  {"name":"coupon","type":["null","string"],"default":null}]}"#;
+const V3: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+  {"name":"id","type":"string"},{"name":"qty","type":"long"},
+  {"name":"coupon","type":["null","string"]}]}"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn meshlens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshlens"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn files() -> (tempfile::TempDir, [String; 3]) {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = [("v1.avsc", V1), ("v2.avsc", V2), ("v3.avsc", V3)]
+        .map(|(n, t)| write(dir.path(), n, t).to_str().unwrap().to_string());
+    (dir, paths)
+}
+
+#[test]
+fn compat_exit_codes_and_json() {
+    let (_d, [v1, v2, _]) = files();
+    let ok = meshlens(&["schema", "compat", "--reader", &v2, "--writer", &v1]);
+    assert_eq!(ok.status.code(), Some(0));
+    let bad = meshlens(&[
+        "schema", "compat", "--reader", &v1, "--writer", &v2, "--json",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(json["compatible"], false);
+    assert_eq!(json["incompatibilities"][0]["kind"], "TYPE_MISMATCH");
+    assert_eq!(json["incompatibilities"][0]["location"], "/fields/1/type");
+}
+
+#[test]
+fn check_follows_confluent_levels() {
+    let (_d, [v1, v2, v3]) = files();
+    // v3 drops coupon's default: fine against v2 alone (BACKWARD), not against v1 too.
+    assert_eq!(
+        meshlens(&["schema", "check", "--level", "BACKWARD", &v3, &v1, &v2])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = meshlens(&[
+        "schema",
+        "check",
+        "--level",
+        "BACKWARD_TRANSITIVE",
+        &v3,
+        &v1,
+        &v2,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("The field 'coupon' at path '/fields/2' in the new schema has no default value and is missing in the old schema"),
+        "{text}"
+    );
+    assert_eq!(
+        meshlens(&["schema", "check", "--level", "FORWARD", &v2, &v1])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        meshlens(&["schema", "check", "--level", "NONE", &v2, &v1])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn usage_and_parse_errors_exit_2_with_one_line() {
+    let (d, [v1, ..]) = files();
+    let broken = write(d.path(), "broken.avsc", "{\"type\":");
+    for args in [
+        vec![
+            "schema",
+            "compat",
+            "--reader",
+            broken.to_str().unwrap(),
+            "--writer",
+            &v1,
+        ],
+        vec!["schema", "check", "--level", "SIDEWAYS", &v1, &v1],
+        vec!["schema", "check", &v1],
+        vec!["schema", "diff", &v1, "/nonexistent.avsc"],
+    ] {
+        let out = meshlens(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn diff_lists_changes_with_impact() {
+    let (_d, [v1, v2, _]) = files();
+    let out = meshlens(&["schema", "diff", &v1, &v2, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = json.as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{json:#}");
+    assert_eq!(changes[0]["path"], ".qty");
+    assert_eq!(changes[0]["change"], "type changed from int to long");
+    assert_eq!(changes[0]["backward"]["verdict"], "compatible");
+    assert_eq!(changes[0]["forward"]["verdict"], "breaks");
+    assert_eq!(changes[1]["path"], ".coupon");
+    let text = String::from_utf8(meshlens(&["schema", "diff", &v1, &v1]).stdout).unwrap();
+    assert_eq!(text.trim(), "no changes");
+}
