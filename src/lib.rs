@@ -3,5 +3,6 @@
 
 pub mod avro;
 pub mod cli;
+pub mod registry;
 #[cfg(feature = "gui")]
 pub mod ui;

@@ -57,6 +57,12 @@ pub struct DecodeArgs {
     /// Also print the framing, schema reference and writer schema to stderr.
     #[arg(long)]
     describe: bool,
+    /// Where schema ids, fingerprints and subjects are looked up: a registry directory (as
+    /// `meshlens registry serve` keeps) or the URL of a Confluent-compatible registry.
+    #[arg(long, value_name = "DIR|URL")]
+    registry: Option<String>,
+    #[command(flatten)]
+    registry_auth: super::registry::AuthArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +126,13 @@ fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
         part: if args.key { Part::Key } else { Part::Value },
     };
     let mut decoder = PayloadDecoder::new(options).assume_bare(args.framing == FramingChoice::Bare);
+    // A registry URL needs a runtime alive for as long as the decoder looks schemas up.
+    let mut _runtime = None;
+    if let Some(spec) = &args.registry {
+        let (source, runtime) = super::registry::schema_source(spec, &args.registry_auth)?;
+        decoder = decoder.with_source(source);
+        _runtime = runtime;
+    }
     if let Some(path) = &args.schema {
         decoder = decoder.with_schema(super::read_schema(path)?);
     } else if args.framing == FramingChoice::Bare {

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::avro::Schema;
 
 mod avro;
+mod registry;
 mod schema;
 
 #[derive(Parser, Debug)]
@@ -34,6 +35,9 @@ pub enum Command {
     /// Work with Avro schemas.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Serve a schema registry from a directory; copy to and from remote registries.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Avro(cmd)) => avro::run(cmd),
         Some(Command::Schema(cmd)) => schema::run(cmd),
+        Some(Command::Registry(cmd)) => registry::run(cmd),
     }
 }
 

@@ -1,0 +1,200 @@
+//! `SchemaSource` for the directory store and for a remote registry, so `PayloadDecoder`
+//! resolves Confluent ids, CRC-64-AVRO fingerprints and subject references through either.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use super::client::{RegistryClient, RemoteSchema};
+use super::store::{Store, StoredSchema, VersionSpec};
+use crate::avro::framing::SchemaRef;
+use crate::avro::payload::{KnownSchema, SchemaSource};
+
+/// Looks schemas up in a directory store (in memory, no I/O).
+#[derive(Debug, Clone)]
+pub struct StoreSource {
+    store: Arc<Store>,
+}
+
+impl StoreSource {
+    pub fn new(store: Arc<Store>) -> StoreSource {
+        StoreSource { store }
+    }
+
+    /// A schema, named by the first live subject version that uses it (or any, if all are
+    /// deleted).
+    fn known(&self, s: &StoredSchema) -> KnownSchema {
+        let usage = self
+            .store
+            .usages(s.id, false)
+            .into_iter()
+            .next()
+            .or_else(|| self.store.usages(s.id, true).into_iter().next());
+        known(s.schema.clone(), s.fingerprint, s.id, usage)
+    }
+}
+
+fn known(
+    schema: Arc<crate::avro::Schema>,
+    fingerprint: i64,
+    id: u32,
+    usage: Option<(String, u32)>,
+) -> KnownSchema {
+    let (subject, version) = match usage {
+        Some((s, v)) => (Some(s), Some(v)),
+        None => (None, None),
+    };
+    KnownSchema {
+        schema,
+        fingerprint,
+        subject,
+        version,
+        id: Some(id),
+    }
+}
+
+impl SchemaSource for StoreSource {
+    fn lookup(&self, reference: &SchemaRef) -> Result<Option<KnownSchema>, String> {
+        Ok(match reference {
+            SchemaRef::ConfluentId(id) => self.store.schema_by_id(*id).map(|s| self.known(&s)),
+            SchemaRef::Fingerprint(fp) => self
+                .store
+                .schema_by_fingerprint(*fp)
+                .map(|s| self.known(&s)),
+            SchemaRef::Subject { subject, version } => {
+                let spec = version.map_or(VersionSpec::Latest, VersionSpec::Number);
+                self.store.version(subject, spec, false).ok().map(|v| {
+                    known(
+                        v.schema.schema.clone(),
+                        v.schema.fingerprint,
+                        v.schema.id,
+                        Some((v.subject, v.version)),
+                    )
+                })
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Looks schemas up in a remote registry through its client's cache. `PayloadDecoder` is
+/// synchronous, so a cache miss waits for the request on `runtime` (a multi-thread tokio
+/// runtime that the caller keeps alive). Called on one of that runtime's own worker threads
+/// it steps aside with `block_in_place`; on a current-thread runtime it cannot wait and
+/// reports an error instead of deadlocking.
+#[derive(Debug, Clone)]
+pub struct ClientSource {
+    client: Arc<RegistryClient>,
+    runtime: Handle,
+}
+
+impl ClientSource {
+    pub fn new(client: Arc<RegistryClient>, runtime: Handle) -> ClientSource {
+        ClientSource { client, runtime }
+    }
+
+    fn wait<F: Future>(&self, f: F) -> Result<F::Output, String> {
+        match Handle::try_current() {
+            Err(_) => Ok(self.runtime.block_on(f)),
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                Ok(tokio::task::block_in_place(|| self.runtime.block_on(f)))
+            }
+            Ok(_) => Err(
+                "a registry lookup cannot wait on a current-thread tokio runtime; decode on a blocking thread".into(),
+            ),
+        }
+    }
+
+    fn known(s: &RemoteSchema, usage: Option<(String, u32)>) -> KnownSchema {
+        known(
+            s.schema.clone(),
+            s.fingerprint,
+            s.id,
+            usage.or_else(|| s.usages.first().cloned()),
+        )
+    }
+}
+
+impl SchemaSource for ClientSource {
+    fn lookup(&self, reference: &SchemaRef) -> Result<Option<KnownSchema>, String> {
+        let c = &self.client;
+        match reference {
+            SchemaRef::ConfluentId(id) => {
+                if let Some(s) = c.cached_id(*id) {
+                    return Ok(Some(Self::known(&s, None)));
+                }
+                let found = self.wait(c.schema_by_id(*id))?.map_err(|e| e.to_string())?;
+                Ok(found.map(|s| Self::known(&s, None)))
+            }
+            SchemaRef::Fingerprint(fp) => {
+                if let Some(s) = c.cached_fingerprint(*fp) {
+                    return Ok(Some(Self::known(&s, None)));
+                }
+                let found = self
+                    .wait(c.schema_by_fingerprint(*fp))?
+                    .map_err(|e| e.to_string())?;
+                Ok(found.map(|s| Self::known(&s, None)))
+            }
+            SchemaRef::Subject { subject, version } => {
+                let found = self
+                    .wait(c.subject_version(subject, *version))?
+                    .map_err(|e| e.to_string())?;
+                Ok(found.map(|(v, s)| Self::known(&s, Some((subject.clone(), v)))))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avro::{PayloadDecoder, SniffOptions, Value};
+
+    #[test]
+    fn store_source_resolves_ids_fingerprints_and_subjects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store
+            .register("greetings-value", "\"string\"", &[])
+            .unwrap();
+        let source = StoreSource::new(store.clone());
+        let by_id = source.lookup(&SchemaRef::ConfluentId(1)).unwrap().unwrap();
+        assert_eq!(by_id.subject.as_deref(), Some("greetings-value"));
+        assert_eq!(by_id.version, Some(1));
+        let fp = by_id.fingerprint;
+        assert!(
+            source
+                .lookup(&SchemaRef::Fingerprint(fp))
+                .unwrap()
+                .is_some()
+        );
+        let subject = SchemaRef::Subject {
+            subject: "greetings-value".into(),
+            version: None,
+        };
+        assert_eq!(source.lookup(&subject).unwrap().unwrap().id, Some(1));
+        assert!(source.lookup(&SchemaRef::ConfluentId(2)).unwrap().is_none());
+
+        let decoder = PayloadDecoder::new(SniffOptions::default()).with_source(Box::new(source));
+        let out = decoder
+            .decode(&[0, 0, 0, 0, 1, 0x04, b'h', b'i'], &[])
+            .unwrap();
+        assert_eq!(out.values, vec![Value::String("hi".into())]);
+        assert_eq!(out.writer.version, Some(1));
+    }
+
+    #[test]
+    fn client_source_refuses_to_block_a_current_thread_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client =
+            Arc::new(RegistryClient::new("http://127.0.0.1:9", Default::default()).unwrap());
+        let source = ClientSource::new(client, rt.handle().clone());
+        let err = rt.block_on(async { source.lookup(&SchemaRef::ConfluentId(1)) });
+        assert!(err.unwrap_err().contains("current-thread"));
+    }
+}
