@@ -107,10 +107,27 @@ pub fn check_nodes(reader: &Schema, r: NodeId, writer: &Schema, w: NodeId) -> Co
 struct Checker<'a> {
     reader: &'a Schema,
     writer: &'a Schema,
-    /// Pairs already checked or being checked (recursion is assumed compatible, as in Java).
+    /// Record pairs already checked or being checked (recursion is assumed compatible, as in
+    /// Java). Only records can recurse, so only they are remembered.
     memo: HashMap<(NodeId, NodeId), Vec<Incompatibility>>,
-    location: Vec<String>,
+    location: Vec<Segment>,
     warnings: Vec<Warning>,
+}
+
+/// One step of a location; indices are kept as numbers so walking allocates nothing.
+#[derive(Clone, Copy)]
+enum Segment {
+    Name(&'static str),
+    Index(usize),
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Segment::Name(n) => f.write_str(n),
+            Segment::Index(i) => write!(f, "{i}"),
+        }
+    }
 }
 
 fn type_word(kind: &Kind) -> String {
@@ -118,16 +135,20 @@ fn type_word(kind: &Kind) -> String {
 }
 
 impl Checker<'_> {
-    fn pointer(&self, extra: Option<&str>) -> String {
-        let mut parts: Vec<&str> = self.location.iter().map(String::as_str).collect();
-        parts.extend(extra);
+    fn pointer(&self, extra: Option<Segment>) -> String {
+        let parts: Vec<String> = self
+            .location
+            .iter()
+            .chain(&extra)
+            .map(Segment::to_string)
+            .collect();
         format!("/{}", parts.join("/"))
     }
 
     fn issue(
         &self,
         kind: IncompatibilityKind,
-        extra: Option<&str>,
+        extra: Option<Segment>,
         detail: String,
         message: String,
     ) -> Incompatibility {
@@ -157,15 +178,22 @@ impl Checker<'_> {
         )
     }
 
-    fn with<T>(&mut self, segments: &[&str], f: impl FnOnce(&mut Self) -> T) -> T {
+    fn with<T>(&mut self, segments: &[Segment], f: impl FnOnce(&mut Self) -> T) -> T {
         let len = self.location.len();
-        self.location.extend(segments.iter().map(|s| s.to_string()));
+        self.location.extend_from_slice(segments);
         let out = f(self);
         self.location.truncate(len);
         out
     }
 
     fn compatible(&mut self, r: NodeId, w: NodeId) -> Vec<Incompatibility> {
+        let records = matches!(
+            (self.reader.kind(r), self.writer.kind(w)),
+            (Kind::Record(_), Kind::Record(_))
+        );
+        if !records {
+            return self.compute(r, w);
+        }
         let key = (r, w);
         if let Some(done) = self.memo.get(&key) {
             return done.clone();
@@ -183,18 +211,18 @@ impl Checker<'_> {
             match (rk, wk) {
                 (Kind::Array(ri), Kind::Array(wi)) => {
                     let (ri, wi) = (*ri, *wi);
-                    out.extend(self.with(&["items"], |c| c.compatible(ri, wi)));
+                    out.extend(self.with(&[Segment::Name("items")], |c| c.compatible(ri, wi)));
                 }
                 (Kind::Map(rv), Kind::Map(wv)) => {
                     let (rv, wv) = (*rv, *wv);
-                    out.extend(self.with(&["values"], |c| c.compatible(rv, wv)));
+                    out.extend(self.with(&[Segment::Name("values")], |c| c.compatible(rv, wv)));
                 }
                 (Kind::Fixed(rf), Kind::Fixed(wf)) => {
                     out.extend(self.names(r, w));
                     if rf.size != wf.size {
                         out.push(self.issue(
                             IncompatibilityKind::FixedSizeMismatch,
-                            Some("size"),
+                            Some(Segment::Name("size")),
                             format!("expected: {}, found: {}", wf.size, rf.size),
                             format!(
                                 "fixed {} is {} bytes in the reader but {} bytes in the writer",
@@ -214,7 +242,7 @@ impl Checker<'_> {
                     if !missing.is_empty() && re.default.is_none() {
                         out.push(self.issue(
                             IncompatibilityKind::MissingEnumSymbols,
-                            Some("symbols"),
+                            Some(Segment::Name("symbols")),
                             format!("[{}]", missing.join(", ")),
                             format!(
                                 "the writer's enum {} has symbols {} that the reader's enum lacks, and the reader's enum has no default",
@@ -231,13 +259,13 @@ impl Checker<'_> {
                 (Kind::Union(_), Kind::Union(wb)) => {
                     let wb = wb.clone();
                     for (i, branch) in wb.iter().enumerate() {
-                        let index = i.to_string();
-                        let found = self.with(&[&index], |c| c.compatible(r, *branch));
+                        let index = Segment::Index(i);
+                        let found = self.with(&[index], |c| c.compatible(r, *branch));
                         if !found.is_empty() {
                             let w_label = self.writer.branch_label(*branch).to_string();
                             out.push(self.issue(
                                 IncompatibilityKind::MissingUnionBranch,
-                                Some(&index),
+                                Some(index),
                                 format!("reader union lacking writer type: {}", type_word(self.writer.kind(*branch))),
                                 format!("the reader's union has no branch that can read the writer's {w_label}"),
                             ));
@@ -298,7 +326,7 @@ impl Checker<'_> {
         let (rn, wn) = (rk.name()?, wk.name()?);
         Some(self.issue(
             IncompatibilityKind::NameMismatch,
-            Some("name"),
+            Some(Segment::Name("name")),
             format!("expected: {}", wn.full()),
             format!(
                 "the reader's {} is named {} but the writer's is {} (add \"{}\" to the reader's aliases to rename)",
@@ -317,18 +345,20 @@ impl Checker<'_> {
         };
         let mut out = Vec::new();
         for (i, rf) in rr.fields.iter().enumerate() {
-            let index = i.to_string();
-            let writer_field = wr
-                .field_index(&rf.name)
+            let index = Segment::Index(i);
+            // Fields usually keep their position between versions: try it before searching.
+            let same_place = wr.fields.get(i).filter(|wf| wf.name == rf.name).map(|_| i);
+            let writer_field = same_place
+                .or_else(|| wr.field_index(&rf.name))
                 .or_else(|| rf.aliases.iter().find_map(|a| wr.field_index(a)))
                 .map(|j| &wr.fields[j]);
             match writer_field {
                 Some(wf) => {
                     let (rs, ws) = (rf.schema, wf.schema);
-                    out.extend(self.with(&["fields", &index, "type"], |c| c.compatible(rs, ws)));
+                    out.extend(self.with(&[Segment::Name("fields"), index, Segment::Name("type")], |c| c.compatible(rs, ws)));
                 }
                 None if rf.default.is_some() => {}
-                None => out.push(self.with(&["fields", &index], |c| {
+                None => out.push(self.with(&[Segment::Name("fields"), index], |c| {
                     c.issue(
                         IncompatibilityKind::ReaderFieldMissingDefaultValue,
                         None,
