@@ -643,11 +643,17 @@ fn transport_message(e: &reqwest::Error) -> String {
     } else {
         "request failed".to_string()
     };
+    // The innermost cause is the precise one ("Connection refused", "invalid peer
+    // certificate: UnknownIssuer"); the layers above it repeat what `message` says.
+    let mut cause = None;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
+        cause = Some(s.to_string());
         source = s.source();
+    }
+    if let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c);
     }
     message
 }
