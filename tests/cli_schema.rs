@@ -126,3 +126,58 @@ fn diff_lists_changes_with_impact() {
     let text = String::from_utf8(meshlens(&["schema", "diff", &v1, &v1]).stdout).unwrap();
     assert_eq!(text.trim(), "no changes");
 }
+
+#[test]
+fn check_against_a_registry_directory_uses_the_subjects_level() {
+    let (d, [v1, v2, v3]) = files();
+    let reg = d.path().join("registry");
+    let store = meshlens::registry::Store::open(&reg).unwrap();
+    for v in [&v1, &v2] {
+        store
+            .register("orders-value", &std::fs::read_to_string(v).unwrap(), &[])
+            .unwrap();
+    }
+    store
+        .set_subject_level("orders-value", meshlens::avro::Level::BackwardTransitive)
+        .unwrap();
+    drop(store);
+    let reg = reg.to_str().unwrap();
+    let out = meshlens(&[
+        "schema",
+        "check",
+        "--registry",
+        reg,
+        "--subject",
+        "orders-value",
+        &v3,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the subject's own BACKWARD_TRANSITIVE applies"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("orders-value v1 (new reads old)"), "{text}");
+    let out = meshlens(&[
+        "schema",
+        "check",
+        "--registry",
+        reg,
+        "--subject",
+        "orders-value",
+        "--level",
+        "BACKWARD",
+        &v3,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = meshlens(&[
+        "schema",
+        "check",
+        "--registry",
+        reg,
+        "--subject",
+        "nope",
+        &v3,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

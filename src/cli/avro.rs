@@ -181,13 +181,7 @@ fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
             Format::AvroJson => to_avro_json(&decoded.reader, value, indent),
             Format::Friendly => to_friendly_json(&decoded.reader, value, indent),
         };
-        if let Err(e) = writeln!(out, "{text}") {
-            // A closed pipe (`| head`) is not an error worth reporting.
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(ExitCode::SUCCESS);
-            }
-            return Err(e).context("cannot write to standard output");
-        }
+        writeln!(out, "{text}").context("cannot write to standard output")?;
     }
     Ok(ExitCode::SUCCESS)
 }

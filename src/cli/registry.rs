@@ -77,7 +77,7 @@ pub struct AuthArgs {
 }
 
 impl AuthArgs {
-    fn auth(&self) -> Auth {
+    pub(super) fn auth(&self) -> Auth {
         match (
             &self.registry_user,
             &self.registry_password,
@@ -116,7 +116,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn block_on<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(super) fn block_on<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     runtime()?.block_on(f)
 }
 

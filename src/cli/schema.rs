@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
@@ -15,6 +16,7 @@ use crate::avro::levels::{Direction, Level, check_level};
 use crate::avro::{
     Schema, canonical_form, friendly::hex, md5_fingerprint, rabin_fingerprint, sha256_fingerprint,
 };
+use crate::registry::{RegistryClient, Store, VersionSpec};
 
 #[derive(Subcommand, Debug)]
 pub enum SchemaCommand {
@@ -39,16 +41,26 @@ pub enum SchemaCommand {
         json: bool,
     },
     /// Check a new schema against a history at a compatibility level, as a Confluent
-    /// registry would before accepting it. Exit 0 compatible, 1 not, 2 error.
+    /// registry would before accepting it: against schema files (oldest first), or against a
+    /// subject's versions in a registry. Exit 0 compatible, 1 not, 2 error.
     Check {
-        /// BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE.
-        #[arg(long, default_value = "BACKWARD")]
-        level: Level,
+        /// BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or
+        /// NONE. Default: the subject's level with --registry, else BACKWARD.
+        #[arg(long)]
+        level: Option<Level>,
         /// The new schema.
         new: PathBuf,
-        /// Earlier versions, oldest first.
-        #[arg(required = true)]
+        /// Earlier versions, oldest first (not with --registry).
+        #[arg(required_unless_present = "registry", conflicts_with = "registry")]
         history: Vec<PathBuf>,
+        /// A registry directory or URL holding the subject's versions.
+        #[arg(long, value_name = "DIR|URL", requires = "subject")]
+        registry: Option<String>,
+        /// The subject to check against (with --registry).
+        #[arg(long, requires = "registry")]
+        subject: Option<String>,
+        #[command(flatten)]
+        registry_auth: super::registry::AuthArgs,
         #[arg(long)]
         json: bool,
     },
@@ -88,8 +100,25 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
             level,
             new,
             history,
+            registry,
+            subject,
+            registry_auth,
             json,
-        } => Ok(or_usage(|| check_history(level, &new, &history, json))),
+        } => Ok(or_usage(|| {
+            let (level, olds) = match (registry, subject) {
+                (Some(spec), Some(subject)) => {
+                    subject_history(&spec, &registry_auth, &subject, level)?
+                }
+                _ => {
+                    let olds = history
+                        .iter()
+                        .map(|p| Ok((p.display().to_string(), super::read_schema(p)?)))
+                        .collect::<anyhow::Result<_>>()?;
+                    (level.unwrap_or_default(), olds)
+                }
+            };
+            check_history(level, &new, &olds, json)
+        })),
         SchemaCommand::Diff { old, new, json } => Ok(or_usage(|| show_diff(&old, &new, json))),
     }
 }
@@ -158,18 +187,60 @@ fn compat(reader: &Path, writer: &Path, as_json: bool) -> anyhow::Result<ExitCod
     Ok(verdict(result.is_compatible()))
 }
 
+/// A subject's live versions (oldest first, labelled `subject vN`) and the level that applies
+/// to it, from a registry directory or URL.
+fn subject_history(
+    spec: &str,
+    auth: &super::registry::AuthArgs,
+    subject: &str,
+    level: Option<Level>,
+) -> anyhow::Result<(Level, Vec<(String, Arc<Schema>)>)> {
+    let label = |v: u32| format!("{subject} v{v}");
+    if !(spec.starts_with("http://") || spec.starts_with("https://")) {
+        let store = Store::open_read_only(Path::new(spec))?;
+        let olds = store
+            .versions(subject, false)?
+            .into_iter()
+            .map(|v| {
+                let stored = store.version(subject, VersionSpec::Number(v), false)?;
+                Ok((label(v), stored.schema.schema.clone()))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        return Ok((
+            level.unwrap_or_else(|| store.effective_level(subject)),
+            olds,
+        ));
+    }
+    let client = RegistryClient::new(spec, auth.auth())?;
+    super::registry::block_on(async {
+        let level = match level {
+            Some(l) => l,
+            None => match client.subject_level(subject).await? {
+                Some(l) => l,
+                None => client.global_level().await?,
+            },
+        };
+        let mut olds = Vec::new();
+        for v in client.versions(subject, false).await? {
+            let raw = client.raw_version(subject, Some(v), false).await?;
+            let refs = client.reference_texts(&raw.references).await?;
+            let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+            let schema = Schema::parse_with_references(&raw.schema, &refs)
+                .with_context(|| format!("{subject} version {v} in the registry"))?;
+            olds.push((label(v), Arc::new(schema)));
+        }
+        Ok((level, olds))
+    })
+}
+
 fn check_history(
     level: Level,
     new: &Path,
-    history: &[PathBuf],
+    olds: &[(String, Arc<Schema>)],
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     let new_schema = super::read_schema(new)?;
-    let olds: Vec<Arc<Schema>> = history
-        .iter()
-        .map(|p| super::read_schema(p))
-        .collect::<anyhow::Result<_>>()?;
-    let refs: Vec<&Schema> = olds.iter().map(|s| s.as_ref()).collect();
+    let refs: Vec<&Schema> = olds.iter().map(|(_, s)| s.as_ref()).collect();
     let report = check_level(level, &new_schema, &refs);
     let direction = |d: Direction| match d {
         Direction::NewReadsOld => "new reads old",
@@ -180,7 +251,7 @@ fn check_history(
             "compatible": report.is_compatible(),
             "level": level.as_str(),
             "violations": report.violations.iter().map(|v| json!({
-                "old": history[v.old_index].display().to_string(),
+                "old": olds[v.old_index].0,
                 "direction": direction(v.direction),
                 "description": v.description(),
                 "incompatibility": incompatibility_json(&v.incompatibility),
@@ -193,14 +264,14 @@ fn check_history(
             println!(
                 "compatible: {} passes {level} against {} earlier version(s)",
                 new.display(),
-                history.len()
+                olds.len()
             );
         } else {
             println!("incompatible: {} fails {level}", new.display());
             for v in &report.violations {
                 println!(
                     "  {} ({}): {} [{} at {}]",
-                    history[v.old_index].display(),
+                    olds[v.old_index].0,
                     direction(v.direction),
                     v.description(),
                     v.incompatibility.kind,
