@@ -10,6 +10,7 @@
 use std::fmt;
 
 use super::error::AvroError;
+use super::friendly::{hex, uuid_text};
 
 /// Whose ids a `00`-prefixed payload carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -131,7 +131,7 @@ fn big_decimal_text(payload: &[u8]) -> Option<String> {
     decimal_text(unscaled, scale)
 }
 
-fn uuid_text(b: &[u8]) -> String {
+pub(crate) fn uuid_text(b: &[u8]) -> String {
     let h = hex(b);
     format!(
         "{}-{}-{}-{}-{}",
