@@ -115,22 +115,6 @@ impl fmt::Display for SchemaRef {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    super::friendly::hex(b)
-}
-
-fn uuid_text(b: &[u8; 16]) -> String {
-    let h = hex(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 /// A payload split into its framing, schema reference and datum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Framed<'a> {
