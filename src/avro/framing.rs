@@ -224,21 +224,22 @@ fn from_headers(headers: &[(&str, &[u8])], part: Part) -> Result<Option<SchemaRe
     Ok(None)
 }
 
-/// A Rabin fingerprint written as Java's signed decimal or as the 16 hex digits of its
-/// single-object header bytes.
+/// A Rabin fingerprint written as the 16 hex digits of its single-object header bytes
+/// (optionally `0x`-prefixed), or as Java's signed decimal. Exactly 16 hex digits always
+/// read as hex, so a decimal of that length must carry its sign (`+1234567890123456`).
 pub fn parse_fingerprint(s: &str) -> Option<i64> {
-    if let Ok(v) = s.parse::<i64>() {
-        return Some(v);
-    }
     let h = s.strip_prefix("0x").unwrap_or(s);
-    if h.len() != 16 {
+    if h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut bytes = [0u8; 8];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok()?;
+        }
+        return Some(i64::from_le_bytes(bytes));
+    }
+    if h.len() != s.len() {
         return None;
     }
-    let mut bytes = [0u8; 8];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(i64::from_le_bytes(bytes))
+    s.parse::<i64>().ok()
 }
 
 /// Splits a payload into framing, schema reference and datum.
@@ -405,6 +406,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.reference, SchemaRef::ApicurioGlobalId(9));
+    }
+
+    #[test]
+    fn fingerprints_read_as_hex_bytes_or_signed_decimal() {
+        assert_eq!(
+            parse_fingerprint("8a8f25cce724dd63"),
+            Some(7195948357588979594)
+        );
+        assert_eq!(
+            parse_fingerprint("0x8a8f25cce724dd63"),
+            Some(7195948357588979594)
+        );
+        assert_eq!(
+            parse_fingerprint("7195948357588979594"),
+            Some(7195948357588979594)
+        );
+        assert_eq!(
+            parse_fingerprint("-8142146995180207161"),
+            Some(-8142146995180207161)
+        );
+        // 16 digits are hex bytes; the same number as a decimal carries its sign.
+        assert_eq!(
+            parse_fingerprint("9201605266661512"),
+            Some(1303060256848347538)
+        );
+        assert_eq!(
+            parse_fingerprint("+9201605266661512"),
+            Some(9201605266661512)
+        );
+        assert_eq!(parse_fingerprint("0x12"), None);
+        assert_eq!(parse_fingerprint("abc"), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub fn to_friendly_json(schema: &Schema, value: &Value, indent: Option<usize>) -
 pub fn logical_text(logical: Logical, value: &Value) -> Option<String> {
     match (logical, value) {
         (Logical::Decimal { scale, .. }, Value::Bytes(b) | Value::Fixed(b)) => {
-            decimal_text(b, scale as usize)
+            decimal_text(b, scale as i64)
         }
         (Logical::BigDecimal, Value::Bytes(b)) => big_decimal_text(b),
         (Logical::Uuid, Value::String(s)) => Some(s.clone()),
@@ -100,8 +100,9 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Exact decimal text of a big-endian two's-complement unscaled value.
-fn decimal_text(unscaled: &[u8], scale: usize) -> Option<String> {
+/// Exact decimal text of a big-endian two's-complement unscaled value. A negative scale
+/// (Java writes `1E+3` as unscaled 1, scale -3) multiplies by a power of ten.
+fn decimal_text(unscaled: &[u8], scale: i64) -> Option<String> {
     if unscaled.is_empty() {
         return None;
     }
@@ -112,9 +113,15 @@ fn decimal_text(unscaled: &[u8], scale: usize) -> Option<String> {
     } else {
         ""
     };
-    if scale == 0 {
-        return Some(format!("{sign}{digits}"));
+    if scale <= 0 {
+        let zeros = if digits == "0" {
+            0
+        } else {
+            scale.unsigned_abs() as usize
+        };
+        return Some(format!("{sign}{digits}{}", "0".repeat(zeros)));
     }
+    let scale = scale as usize;
     let padded = format!("{digits:0>width$}", width = scale + 1);
     let (int, frac) = padded.split_at(padded.len() - scale);
     Some(format!("{sign}{int}.{frac}"))
@@ -124,11 +131,12 @@ fn decimal_text(unscaled: &[u8], scale: usize) -> Option<String> {
 fn big_decimal_text(payload: &[u8]) -> Option<String> {
     let mut c = Cursor::new(payload, &Limits::default());
     let unscaled = c.bytes().ok()?;
-    let scale = usize::try_from(c.int().ok()?).ok()?;
-    if !c.is_empty() || scale > 10_000 {
+    let scale = c.int().ok()?;
+    // Bounded so a hostile scale cannot ask for a huge string.
+    if !c.is_empty() || scale.unsigned_abs() > 10_000 {
         return None;
     }
-    decimal_text(unscaled, scale)
+    decimal_text(unscaled, scale as i64)
 }
 
 pub(crate) fn uuid_text(b: &[u8]) -> String {
@@ -227,6 +235,16 @@ mod tests {
             Some("12.345")
         );
         assert_eq!(big_decimal_text(&[0x04, 0x30]), None);
+        // Negative scales, as Java writes BigDecimal("1E+3") and ("-7E+1").
+        assert_eq!(
+            big_decimal_text(&[0x02, 0x01, 0x05]).as_deref(),
+            Some("1000")
+        );
+        assert_eq!(
+            big_decimal_text(&[0x02, 0xf9, 0x01]).as_deref(),
+            Some("-70")
+        );
+        assert_eq!(big_decimal_text(&[0x02, 0x00, 0x05]).as_deref(), Some("0"));
     }
 
     #[test]
