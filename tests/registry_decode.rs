@@ -92,6 +92,30 @@ fn ids_decode_through_a_url_and_a_directory() {
         assert!(err.contains("subject greetings-value version 1"), "{err}");
     }
 
+    // A subject and version in headers (the payload is the bare datum).
+    let v2 = GREETING.replace(
+        r#"{"name":"n","type":"int"}"#,
+        r#"{"name":"n","type":"int"},{"name":"tag","type":"string","default":"none"}"#,
+    );
+    s.post("/subjects/greetings-value/versions", &schema_body(&v2));
+    for registry in [s.url.as_str(), reg.to_str().unwrap()] {
+        let subject = ["--header", "x-avro-subject=greetings-value"];
+        let (out, err) = ok(&decode(
+            registry,
+            DATUM,
+            tmp.path(),
+            &[subject[0], subject[1], "--header", "x-avro-version=1"],
+        ));
+        assert_eq!(out, expected, "{registry}");
+        assert!(err.contains("subject greetings-value version 1"), "{err}");
+        // Without a version: the latest, which has the extra field.
+        let mut latest_datum = DATUM.to_vec();
+        latest_datum.extend_from_slice(&[0x02, b'x']);
+        let (out, err) = ok(&decode(registry, &latest_datum, tmp.path(), &subject));
+        assert_eq!(out, r#"{"text":"hi","n":21,"tag":"x"}"#, "{registry}");
+        assert!(err.contains("subject greetings-value version 2"), "{err}");
+    }
+
     // An id the registry does not have is one clear line.
     for registry in [s.url.as_str(), reg.to_str().unwrap()] {
         let o = decode(registry, &confluent(77), tmp.path(), &[]);
