@@ -25,13 +25,12 @@ impl StoreSource {
     /// A schema, named by the first live subject version that uses it (or any, if all are
     /// deleted).
     fn known(&self, s: &StoredSchema) -> KnownSchema {
-        let usage = self
-            .store
-            .usages(s.id, false)
-            .into_iter()
-            .next()
-            .or_else(|| self.store.usages(s.id, true).into_iter().next());
-        known(s.schema.clone(), s.fingerprint, s.id, usage)
+        known(
+            s.schema.clone(),
+            s.fingerprint,
+            s.id,
+            self.store.first_usage(s.id),
+        )
     }
 }
 

@@ -221,6 +221,8 @@ struct State {
     schemas: HashMap<u32, Arc<StoredSchema>>,
     by_key: HashMap<String, u32>,
     by_fingerprint: HashMap<i64, u32>,
+    /// The first live subject version using each id (or the first deleted one).
+    first_usage: HashMap<u32, (String, u32)>,
 }
 
 impl State {
@@ -241,6 +243,16 @@ impl State {
             let s = &self.schemas[&id];
             self.by_key.entry(s.key.clone()).or_insert(id);
             self.by_fingerprint.entry(s.fingerprint).or_insert(id);
+        }
+        self.first_usage.clear();
+        for deleted in [false, true] {
+            for (name, entry) in &self.index.subjects {
+                for v in entry.versions.iter().filter(|v| v.deleted == deleted) {
+                    self.first_usage
+                        .entry(v.id)
+                        .or_insert_with(|| (name.clone(), v.version));
+                }
+            }
         }
     }
 
@@ -734,6 +746,12 @@ impl Store {
             }
         }
         out
+    }
+
+    /// The subject version that names schema `id` for display: the first live one, else
+    /// the first soft-deleted one.
+    pub fn first_usage(&self, id: u32) -> Option<(String, u32)> {
+        self.read().first_usage.get(&id).cloned()
     }
 
     /// Every version, subject by subject (only the latest of each, with `latest_only`).
@@ -1334,6 +1352,7 @@ fn load(dir: &Path) -> Result<State, RegistryError> {
         schemas: HashMap::new(),
         by_key: HashMap::new(),
         by_fingerprint: HashMap::new(),
+        first_usage: HashMap::new(),
     };
     // Schemas with references need the referenced ones first: load in rounds.
     let mut pending: Vec<(String, VersionEntry)> = state
@@ -1606,6 +1625,20 @@ mod tests {
         assert_eq!(store.delete_subject("s", false).unwrap_err().code(), 40401);
         // Ids are never reused.
         assert_eq!(store.register("t", "\"int\"", &[]).unwrap().id, 3);
+    }
+
+    #[test]
+    fn an_id_is_named_by_its_first_live_usage() {
+        let (_t, dir) = temp();
+        let store = Store::open(&dir).unwrap();
+        store.register("a", V1, &[]).unwrap();
+        store.register("b", V1, &[]).unwrap();
+        assert_eq!(store.first_usage(1), Some(("a".into(), 1)));
+        store.delete_subject("a", false).unwrap();
+        assert_eq!(store.first_usage(1), Some(("b".into(), 1)));
+        store.delete_subject("b", false).unwrap();
+        assert_eq!(store.first_usage(1), Some(("a".into(), 1)));
+        assert_eq!(store.first_usage(2), None);
     }
 
     #[test]
