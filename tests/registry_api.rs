@@ -438,6 +438,39 @@ fn one_server_per_directory() {
     );
 }
 
+#[test]
+fn clients_that_vanish_mid_response_do_not_stop_the_server() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("reg"));
+    let doc = "x".repeat(2000);
+    for i in 0..50 {
+        let schema = format!(
+            r#"{{"type":"fixed","name":"f{i}","size":{},"doc":"{doc}"}}"#,
+            i + 1
+        );
+        assert_eq!(
+            s.post(&format!("/subjects/s{i}/versions"), &schema_body(&schema))
+                .status,
+            200
+        );
+    }
+    let requests = b"GET /schemas HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3);
+    for round in 0..40 {
+        // Ask for ~100 KB three times and hang up: at once (a FIN, then a RST for what the
+        // server writes next, which is when a write raises SIGPIPE), or after reading a
+        // little (a RST with data unread).
+        let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+        c.write_all(&requests).unwrap();
+        if round % 2 == 1 {
+            let _ = c.read(&mut [0u8; 16]);
+        }
+        drop(c);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(s.get("/subjects").json().as_array().unwrap().len(), 50);
+}
+
 #[cfg(unix)]
 #[test]
 fn stops_cleanly_on_sigterm() {

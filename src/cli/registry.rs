@@ -148,6 +148,13 @@ pub fn schema_source(
 }
 
 fn serve(dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
+    // `main` restores the default SIGPIPE so `| head` ends quietly; a server must instead
+    // survive a client that goes away while a (vectored) write to it is in flight.
+    #[cfg(unix)]
+    // SAFETY: sets a process-wide disposition before the runtime starts its threads.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let store = Arc::new(Store::open(dir)?);
     let rt = runtime()?;
     rt.block_on(async move {
