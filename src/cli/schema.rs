@@ -187,6 +187,9 @@ fn compat(reader: &Path, writer: &Path, as_json: bool) -> anyhow::Result<ExitCod
     Ok(verdict(result.is_compatible()))
 }
 
+/// Earlier versions of a schema, oldest first, each with the label messages show.
+type History = Vec<(String, Arc<Schema>)>;
+
 /// A subject's live versions (oldest first, labelled `subject vN`) and the level that applies
 /// to it, from a registry directory or URL.
 fn subject_history(
@@ -194,7 +197,7 @@ fn subject_history(
     auth: &super::registry::AuthArgs,
     subject: &str,
     level: Option<Level>,
-) -> anyhow::Result<(Level, Vec<(String, Arc<Schema>)>)> {
+) -> anyhow::Result<(Level, History)> {
     let label = |v: u32| format!("{subject} v{v}");
     if !(spec.starts_with("http://") || spec.starts_with("https://")) {
         let store = Store::open_read_only(Path::new(spec))?;
@@ -236,7 +239,7 @@ fn subject_history(
 fn check_history(
     level: Level,
     new: &Path,
-    olds: &[(String, Arc<Schema>)],
+    olds: &History,
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     let new_schema = super::read_schema(new)?;
