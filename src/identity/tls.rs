@@ -1,0 +1,161 @@
+//! rustls configurations that behave like Linkerd's proxies on the wire: TLS 1.3 only with its
+//! three AEAD suites; the server presents its leaf and requires a client certificate that
+//! chains to the bundle; the client sends SNI = the identity it expects and accepts the server
+//! only if that identity is among the certificate's DNS SANs (webpki's name check); each side
+//! reads the other's identity from the first SAN. Failures map to [`IdentityError`] variants a
+//! person can act on.
+
+use std::io;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, ring};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{AlertDescription, CertificateError, ClientConfig, ServerConfig};
+
+use super::bundle::TrustBundle;
+use super::cert::CertInfo;
+use super::error::{IdentityError, Result};
+use super::name::IdentityName;
+use super::resolver::CurrentCert;
+
+/// ring with only the TLS 1.3 suites Linkerd's proxy offers.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![
+            ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+            ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
+            ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ],
+        ..ring::default_provider()
+    })
+}
+
+fn config_error(e: impl std::fmt::Display) -> IdentityError {
+    IdentityError::TlsConfig(e.to_string())
+}
+
+/// A server that presents `cert` and admits only clients whose certificate chains to `bundle`.
+pub fn server_config(bundle: &TrustBundle, cert: Arc<CurrentCert>) -> Result<Arc<ServerConfig>> {
+    let verifier = WebPkiClientVerifier::builder_with_provider(bundle.root_store()?, provider())
+        .build()
+        .map_err(config_error)?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(config_error)?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(cert);
+    Ok(Arc::new(config))
+}
+
+/// A client that presents `cert` and trusts servers whose certificate chains to `bundle`.
+/// Connect with [`server_name`] of the expected identity so SNI carries it and the name check
+/// enforces it.
+pub fn client_config(bundle: &TrustBundle, cert: Arc<CurrentCert>) -> Result<Arc<ClientConfig>> {
+    let verifier = WebPkiServerVerifier::builder_with_provider(bundle.root_store()?, provider())
+        .build()
+        .map_err(config_error)?;
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(config_error)?
+        .with_webpki_verifier(verifier)
+        .with_client_cert_resolver(cert);
+    Ok(Arc::new(config))
+}
+
+/// The SNI and verification name for connecting to `identity`.
+pub fn server_name(identity: &IdentityName) -> Result<ServerName<'static>> {
+    ServerName::try_from(identity.as_str().to_string()).map_err(config_error)
+}
+
+/// The peer's identity: the first DNS or URI SAN of its leaf, as Linkerd's proxy reads it.
+/// Not parsed as a Linkerd name: peers from other meshes (SPIFFE ids) are identities too.
+pub fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Result<String> {
+    let leaf = certs
+        .and_then(|c| c.first())
+        .ok_or(IdentityError::NoPeerIdentity)?;
+    CertInfo::parse(leaf, 0)?
+        .identity()
+        .map(str::to_string)
+        .ok_or(IdentityError::NoPeerIdentity)
+}
+
+/// Classifies a failed handshake or read from tokio-rustls, which carries the rustls error
+/// inside the `io::Error`.
+pub fn handshake_error(err: io::Error) -> IdentityError {
+    if err
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+    {
+        match err.into_inner().map(|e| e.downcast::<rustls::Error>()) {
+            Some(Ok(tls)) => IdentityError::from(*tls),
+            Some(Err(other)) => IdentityError::Io(io::Error::other(other)),
+            None => IdentityError::Io(io::Error::other("handshake failed")),
+        }
+    } else {
+        IdentityError::Io(err)
+    }
+}
+
+impl From<rustls::Error> for IdentityError {
+    fn from(err: rustls::Error) -> Self {
+        use CertificateError as C;
+        let rustls::Error::InvalidCertificate(cert) = err else {
+            return match err {
+                rustls::Error::NoCertificatesPresented => IdentityError::NoClientCertificate,
+                rustls::Error::AlertReceived(alert) => IdentityError::RejectedByPeer {
+                    alert: alert_name(alert),
+                },
+                other => IdentityError::Handshake(other),
+            };
+        };
+        match cert {
+            C::UnknownIssuer | C::BadSignature => IdentityError::UnknownCa,
+            C::ExpiredContext { time, not_after } => IdentityError::Expired {
+                not_after: Some(system_time(not_after)),
+                now: Some(system_time(time)),
+            },
+            C::Expired => IdentityError::Expired {
+                not_after: None,
+                now: None,
+            },
+            C::NotValidYetContext { time, not_before } => IdentityError::NotYetValid {
+                not_before: Some(system_time(not_before)),
+                now: Some(system_time(time)),
+            },
+            C::NotValidYet => IdentityError::NotYetValid {
+                not_before: None,
+                now: None,
+            },
+            C::NotValidForNameContext {
+                expected,
+                presented,
+            } => IdentityError::WrongIdentity {
+                expected: expected.to_str().into_owned(),
+                presented,
+            },
+            C::NotValidForName => IdentityError::WrongIdentity {
+                expected: "the expected identity".into(),
+                presented: Vec::new(),
+            },
+            other => IdentityError::Handshake(rustls::Error::InvalidCertificate(other)),
+        }
+    }
+}
+
+fn system_time(t: UnixTime) -> SystemTime {
+    super::cert::system_time(i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn alert_name(alert: AlertDescription) -> String {
+    match alert {
+        AlertDescription::UnknownCA => "unknown CA".into(),
+        AlertDescription::CertificateExpired => "certificate expired".into(),
+        AlertDescription::BadCertificate => "bad certificate".into(),
+        AlertDescription::CertificateRequired => "certificate required".into(),
+        AlertDescription::HandshakeFailure => "handshake failure".into(),
+        other => format!("{other:?}"),
+    }
+}
