@@ -9,11 +9,15 @@ use std::io;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{AlertDescription, CertificateError, ClientConfig, ServerConfig};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, ServerConfig,
+    SignatureScheme,
+};
 
 use super::bundle::TrustBundle;
 use super::cert::CertInfo;
@@ -38,15 +42,20 @@ fn config_error(e: impl std::fmt::Display) -> IdentityError {
 }
 
 /// A server that presents `cert` and admits only clients whose certificate chains to `bundle`.
+///
+/// Session resumption is off on both sides: a resumed session carries the identity proven when
+/// it was created, so a swapped or expired certificate would go unnoticed.
 pub fn server_config(bundle: &TrustBundle, cert: Arc<CurrentCert>) -> Result<Arc<ServerConfig>> {
     let verifier = WebPkiClientVerifier::builder_with_provider(bundle.root_store()?, provider())
         .build()
         .map_err(config_error)?;
-    let config = ServerConfig::builder_with_provider(provider())
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(config_error)?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(cert);
+    config.session_storage = Arc::new(NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
@@ -57,12 +66,67 @@ pub fn client_config(bundle: &TrustBundle, cert: Arc<CurrentCert>) -> Result<Arc
     let verifier = WebPkiServerVerifier::builder_with_provider(bundle.root_store()?, provider())
         .build()
         .map_err(config_error)?;
-    let config = ClientConfig::builder_with_provider(provider())
+    let mut config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(config_error)?
-        .with_webpki_verifier(verifier)
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ServerIdentityVerifier(verifier)))
         .with_client_cert_resolver(cert);
+    config.resumption = Resumption::disabled();
     Ok(Arc::new(config))
+}
+
+/// webpki's verification, with a name mismatch reported as the certificate's own SANs rather
+/// than webpki's debug rendering of them, so [`IdentityError::WrongIdentity`] reads cleanly.
+#[derive(Debug)]
+struct ServerIdentityVerifier(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ServerIdentityVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map_err(|err| match err {
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ) => rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                    expected: server_name.to_owned(),
+                    presented: CertInfo::parse(end_entity, 0)
+                        .map(|info| info.sans)
+                        .unwrap_or_default(),
+                }),
+                other => other,
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// The SNI and verification name for connecting to `identity`.
