@@ -149,17 +149,12 @@ pub fn peer_identity(certs: Option<&[CertificateDer<'_>]>) -> Result<String> {
 /// Classifies a failed handshake or read from tokio-rustls, which carries the rustls error
 /// inside the `io::Error`.
 pub fn handshake_error(err: io::Error) -> IdentityError {
-    if err
+    match err
         .get_ref()
-        .is_some_and(|inner| inner.is::<rustls::Error>())
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
     {
-        match err.into_inner().map(|e| e.downcast::<rustls::Error>()) {
-            Some(Ok(tls)) => IdentityError::from(*tls),
-            Some(Err(other)) => IdentityError::Io(io::Error::other(other)),
-            None => IdentityError::Io(io::Error::other("handshake failed")),
-        }
-    } else {
-        IdentityError::Io(err)
+        Some(tls) => IdentityError::from(tls.clone()),
+        None => IdentityError::Io(err),
     }
 }
 
@@ -221,5 +216,26 @@ fn alert_name(alert: AlertDescription) -> String {
         AlertDescription::CertificateRequired => "certificate required".into(),
         AlertDescription::HandshakeFailure => "handshake failure".into(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_keep_their_rustls_cause() {
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert!(matches!(handshake_error(tls), IdentityError::UnknownCa));
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert!(matches!(handshake_error(refused), IdentityError::Io(_)));
+        let alert = rustls::Error::AlertReceived(AlertDescription::CertificateExpired);
+        assert_eq!(
+            IdentityError::from(alert).to_string(),
+            "the peer rejected the handshake with a certificate expired alert"
+        );
     }
 }
