@@ -27,9 +27,11 @@ pub enum IdentityCommand {
     /// Create DIR/trust-anchor.crt, DIR/issuer.crt and DIR/issuer.key: a new trust anchor and
     /// issuer, or (with --from-anchor) a team's own, checked and copied.
     Init {
+        /// Where to write the three files; existing ones are never overwritten.
         #[arg(long)]
         dir: PathBuf,
-        /// The trust domain of a new anchor and issuer [default: cluster.local].
+        /// The trust domain of a new anchor and issuer (control-plane namespace: linkerd)
+        /// [default: cluster.local].
         #[arg(long, conflicts_with = "from_anchor")]
         trust_domain: Option<String>,
         /// An existing trust anchor (PEM; may hold several during a rotation).
