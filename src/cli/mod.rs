@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::avro::Schema;
 
 mod avro;
+mod identity;
 mod registry;
 mod schema;
 
@@ -38,6 +39,9 @@ pub enum Command {
     /// Serve a schema registry from a directory; copy to and from remote registries.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Make trust anchors and issuers, issue workload certificates, inspect certificates.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Avro(cmd)) => avro::run(cmd),
         Some(Command::Schema(cmd)) => schema::run(cmd),
         Some(Command::Registry(cmd)) => registry::run(cmd),
+        Some(Command::Identity(cmd)) => identity::run(cmd),
     }
 }
 
