@@ -158,10 +158,14 @@ fn bad_registry_arguments_are_one_line_errors() {
 }
 
 /// Accepts one connection, records the request head, answers `status` with `body`.
-fn one_shot_server(status: &str, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+fn one_shot_server(
+    status: &str,
+    body: impl Into<String>,
+) -> (String, std::thread::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let status = status.to_string();
+    let body: String = body.into();
     let handle = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         stream
@@ -238,4 +242,30 @@ fn credentials_reach_the_registry() {
     assert!(head.contains("authorization: bearer tok123"), "{head}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("schema id 5"), "{err}");
+}
+
+#[test]
+fn confluent_v1_guids_resolve_through_a_remote_registry() {
+    // Confluent 8 registries answer GET /schemas/guids/{guid}; meshlens' own registry
+    // assigns no GUIDs, so a recording server plays the registry here.
+    let tmp = tempfile::tempdir().unwrap();
+    let guid: [u8; 16] = [
+        0x3f, 0x2b, 0x9c, 0x10, 0x5e, 0x44, 0x4a, 0x7b, 0x9d, 0x01, 0x22, 0x33, 0x44, 0x55, 0x66,
+        0x77,
+    ];
+    let mut frame = vec![1];
+    frame.extend_from_slice(&guid);
+    frame.extend_from_slice(DATUM);
+    let (url, head) = one_shot_server("200 OK", json!({ "schema": GREETING }).to_string());
+    let (out, err) = ok(&decode(&url, &frame, tmp.path(), &[]));
+    let head = head.join().unwrap();
+    assert!(
+        head.starts_with("GET /schemas/guids/3f2b9c10-5e44-4a7b-9d01-223344556677 HTTP/1.1"),
+        "{head}"
+    );
+    assert_eq!(out, r#"{"text":"hi","n":21}"#);
+    assert!(
+        err.contains("reference: schema GUID 3f2b9c10-5e44-4a7b-9d01-223344556677"),
+        "{err}"
+    );
 }

@@ -53,6 +53,7 @@ impl std::fmt::Debug for Auth {
 /// A schema the remote registry knows by an id.
 #[derive(Debug)]
 pub struct RemoteSchema {
+    /// 0 when the registry did not say (a lookup by GUID may not).
     pub id: u32,
     /// The schema text as the registry returned it.
     pub text: String,
@@ -82,6 +83,8 @@ pub struct RawVersion {
 
 #[derive(Debug, Deserialize)]
 struct SchemaById {
+    #[serde(default)]
+    id: Option<u32>,
     schema: String,
     #[serde(default, rename = "schemaType")]
     schema_type: Option<String>,
@@ -105,9 +108,11 @@ struct ErrorBody {
 struct Cache {
     by_id: HashMap<u32, Arc<RemoteSchema>>,
     by_fingerprint: HashMap<i64, Arc<RemoteSchema>>,
+    by_guid: HashMap<[u8; 16], Arc<RemoteSchema>>,
     /// (subject, version) → id; versions never change their id.
     versions: HashMap<(String, u32), u32>,
     missing_ids: HashMap<u32, Instant>,
+    missing_guids: HashMap<[u8; 16], Instant>,
     listed_at: Option<Instant>,
 }
 
@@ -310,6 +315,48 @@ impl RegistryClient {
         Ok(Some(schema))
     }
 
+    /// The schema cached under a GUID, without asking the registry.
+    pub fn cached_guid(&self, guid: &[u8; 16]) -> Option<Arc<RemoteSchema>> {
+        self.cache().by_guid.get(guid).cloned()
+    }
+
+    /// The schema with this GUID (Confluent's V1 framing, `GET /schemas/guids/{guid}`);
+    /// `None` when the registry does not know it.
+    pub async fn schema_by_guid(
+        &self,
+        guid: &[u8; 16],
+    ) -> Result<Option<Arc<RemoteSchema>>, RegistryError> {
+        {
+            let cache = self.cache();
+            if let Some(s) = cache.by_guid.get(guid) {
+                return Ok(Some(s.clone()));
+            }
+            if cache
+                .missing_guids
+                .get(guid)
+                .is_some_and(|at| at.elapsed() < NEGATIVE_TTL)
+            {
+                return Ok(None);
+            }
+        }
+        let text = uuid_text(guid);
+        let found: SchemaById = match self.get(&["schemas", "guids", &text], &[]).await {
+            Ok(f) => f,
+            Err(e) if e.is_not_found() => {
+                self.cache().missing_guids.insert(*guid, Instant::now());
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let id = found.id.unwrap_or(0);
+        check_type(found.schema_type.as_deref(), id)?;
+        let schema = self
+            .build(id, found.schema, found.references, Vec::new())
+            .await?;
+        self.cache().by_guid.insert(*guid, schema.clone());
+        Ok(Some(schema))
+    }
+
     /// A subject's version (`None` = latest); `None` when the subject or version is unknown.
     pub async fn subject_version(
         &self,
@@ -414,13 +461,15 @@ impl RegistryClient {
             usages,
         });
         let mut cache = self.cache();
-        cache.by_id.insert(id, remote.clone());
         cache
             .by_fingerprint
             .entry(remote.fingerprint)
             .or_insert_with(|| remote.clone());
-        for (subject, version) in &remote.usages {
-            cache.versions.insert((subject.clone(), *version), id);
+        if id != 0 {
+            cache.by_id.insert(id, remote.clone());
+            for (subject, version) in &remote.usages {
+                cache.versions.insert((subject.clone(), *version), id);
+            }
         }
         Ok(remote)
     }
@@ -603,6 +652,19 @@ fn check_type(schema_type: Option<&str>, id: u32) -> Result<(), RegistryError> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// `8-4-4-4-12` lowercase hex, as Confluent writes GUIDs.
+fn uuid_text(g: &[u8; 16]) -> String {
+    let hex: String = g.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn decode_userinfo(s: &str) -> String {

@@ -1,5 +1,6 @@
 //! `SchemaSource` for the directory store and for a remote registry, so `PayloadDecoder`
-//! resolves Confluent ids, CRC-64-AVRO fingerprints and subject references through either.
+//! resolves Confluent ids, CRC-64-AVRO fingerprints and subject references through either
+//! (and Confluent V1 GUIDs through a remote registry; the directory store assigns none).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -106,12 +107,16 @@ impl ClientSource {
     }
 
     fn known(s: &RemoteSchema, usage: Option<(String, u32)>) -> KnownSchema {
-        known(
+        let mut k = known(
             s.schema.clone(),
             s.fingerprint,
             s.id,
             usage.or_else(|| s.usages.first().cloned()),
-        )
+        );
+        if s.id == 0 {
+            k.id = None;
+        }
+        k
     }
 }
 
@@ -124,6 +129,15 @@ impl SchemaSource for ClientSource {
                     return Ok(Some(Self::known(&s, None)));
                 }
                 let found = self.wait(c.schema_by_id(*id))?.map_err(|e| e.to_string())?;
+                Ok(found.map(|s| Self::known(&s, None)))
+            }
+            SchemaRef::Guid(guid) => {
+                if let Some(s) = c.cached_guid(guid) {
+                    return Ok(Some(Self::known(&s, None)));
+                }
+                let found = self
+                    .wait(c.schema_by_guid(guid))?
+                    .map_err(|e| e.to_string())?;
                 Ok(found.map(|s| Self::known(&s, None)))
             }
             SchemaRef::Fingerprint(fp) => {
