@@ -181,3 +181,41 @@ fn check_against_a_registry_directory_uses_the_subjects_level() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let record = |prefix: &str| {
+        let fields: Vec<String> = (0..5000)
+            .map(|i| format!(r#"{{"name":"{prefix}{i}","type":"int"}}"#))
+            .collect();
+        format!(
+            r#"{{"type":"record","name":"r","fields":[{}]}}"#,
+            fields.join(",")
+        )
+    };
+    let old = write(dir.path(), "old.avsc", &record("a"));
+    let new = write(dir.path(), "new.avsc", &record("b"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshlens"))
+        .args([
+            "schema",
+            "diff",
+            old.to_str().unwrap(),
+            new.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is dropped here, like `| head` exiting.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

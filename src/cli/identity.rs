@@ -114,19 +114,19 @@ fn init(dir: &Path, ca: &Ca) -> anyhow::Result<ExitCode> {
     write_new(issuer, &ca.issuer_pem(), false)?;
     write_new(key, &ca.issuer_key_pem(), true)?;
     let info = ca.issuer_info();
-    println!(
+    out!(
         "trust anchor  {} ({} anchor{})",
         anchor.display(),
         ca.bundle().len(),
         if ca.bundle().len() == 1 { "" } else { "s" }
     );
-    println!(
+    out!(
         "issuer        {} ({}, valid until {})",
         issuer.display(),
         info.subject,
         format_rfc3339_seconds(info.not_after)
     );
-    println!("issuer key    {} (mode 0600)", key.display());
+    out!("issuer key    {} (mode 0600)", key.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -161,18 +161,18 @@ fn issue(
     let (crt, key) = (with_suffix(out, ".crt"), with_suffix(out, ".key"));
     write(&crt, &leaf.chain_pem(), false)?;
     write(&key, &leaf.key_pem(), true)?;
-    println!("identity   {name}");
-    println!(
+    out!("identity   {name}");
+    out!(
         "files      {} (leaf, issuer), {}",
         crt.display(),
         key.display()
     );
-    println!(
+    out!(
         "valid      {} to {}",
         format_rfc3339_seconds(leaf.not_before()),
         format_rfc3339_seconds(leaf.not_after())
     );
-    println!("renew at   {}", format_rfc3339_seconds(leaf.renew_at()));
+    out!("renew at   {}", format_rfc3339_seconds(leaf.renew_at()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -190,10 +190,10 @@ fn inspect(path: &Path, now: SystemTime) -> anyhow::Result<ExitCode> {
 
     match leaf.identity() {
         Some(identity) => {
-            println!("identity   {identity}");
+            out!("identity   {identity}");
             if let Ok(name) = IdentityName::parse(identity) {
                 let cp = name.control_plane();
-                println!(
+                out!(
                     "           service account {}, namespace {}, control plane {}, trust domain {}",
                     name.service_account(),
                     name.namespace(),
@@ -202,21 +202,23 @@ fn inspect(path: &Path, now: SystemTime) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        None => println!("identity   none (no DNS or URI subject alternative name)"),
+        None => out!("identity   none (no DNS or URI subject alternative name)"),
     }
-    println!("chain");
+    out!("chain");
     for (i, cert) in chain.iter().enumerate() {
         let role = match (cert.is_ca, cert.is_self_signed()) {
             (false, _) => "leaf",
             (true, false) => "issuer",
             (true, true) => "root",
         };
-        println!("  {i}  {role:<6}  {}", cert.subject);
-        println!(
+        out!("  {i}  {role:<6}  {}", cert.subject);
+        out!(
             "             issued by {}; {}, {}",
-            cert.issuer, cert.key, cert.signature
+            cert.issuer,
+            cert.key,
+            cert.signature
         );
-        println!(
+        out!(
             "             valid {} to {}",
             format_rfc3339_seconds(cert.not_before),
             format_rfc3339_seconds(cert.not_after)
@@ -226,7 +228,7 @@ fn inspect(path: &Path, now: SystemTime) -> anyhow::Result<ExitCode> {
         .not_after
         .duration_since(leaf.not_before)
         .unwrap_or_default();
-    println!(
+    out!(
         "valid      {} to {} ({})",
         format_rfc3339_seconds(leaf.not_before),
         format_rfc3339_seconds(leaf.not_after),
@@ -249,7 +251,7 @@ fn inspect(path: &Path, now: SystemTime) -> anyhow::Result<ExitCode> {
             format_rfc3339_seconds(renew_at(leaf.not_before, leaf.not_after))
         )
     };
-    println!("time left  {left}");
+    out!("time left  {left}");
     Ok(ExitCode::SUCCESS)
 }
 

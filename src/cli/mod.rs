@@ -9,6 +9,16 @@ use clap::{Parser, Subcommand};
 
 use crate::avro::Schema;
 
+/// Writes a line to standard output. Unlike `println!`, a reader that closed the pipe
+/// (`meshlens ... | head`) becomes an `io::Error` that `main` ends on quietly, instead of a
+/// panic — and SIGPIPE stays ignored, so servers survive clients that hang up.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod avro;
 mod identity;
 mod registry;
@@ -69,6 +79,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Registry(cmd)) => registry::run(cmd),
         Some(Command::Identity(cmd)) => identity::run(cmd),
     }
+}
+
+/// Whether an error is a reader closing our standard output (`| head`): not a failure.
+pub fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Reads and parses a schema file; errors name the file.

@@ -148,13 +148,6 @@ pub fn schema_source(
 }
 
 fn serve(dir: &Path, listen: &str) -> anyhow::Result<ExitCode> {
-    // `main` restores the default SIGPIPE so `| head` ends quietly; a server must instead
-    // survive a client that goes away while a (vectored) write to it is in flight.
-    #[cfg(unix)]
-    // SAFETY: sets a process-wide disposition before the runtime starts its threads.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
     let store = Arc::new(Store::open(dir)?);
     let rt = runtime()?;
     rt.block_on(async move {
@@ -272,7 +265,7 @@ async fn import(client: &RegistryClient, store: &Store) -> anyhow::Result<ExitCo
             match outcome {
                 Imported::Added => {
                     added += 1;
-                    println!(
+                    out!(
                         "{} version {}: id {}{}",
                         r.subject,
                         r.version,
@@ -302,7 +295,7 @@ async fn import(client: &RegistryClient, store: &Store) -> anyhow::Result<ExitCo
             store.set_subject_level(subject, *level)?;
         }
     }
-    println!(
+    out!(
         "imported {added} version{} into {} ({unchanged} already there); global level {global}, {} subject level{}",
         if added == 1 { "" } else { "s" },
         store.dir().display(),
@@ -371,9 +364,12 @@ async fn export(store: &Store, client: &RegistryClient) -> anyhow::Result<ExitCo
                         .await
                         .with_context(|| format!("{url}: looking up {}", v.subject))?;
                     registered += 1;
-                    println!(
+                    out!(
                         "{} version {} (id {}) -> version {} (id {id})",
-                        v.subject, v.version, v.schema.id, found.version
+                        v.subject,
+                        v.version,
+                        v.schema.id,
+                        found.version
                     );
                     found
                 }
@@ -391,7 +387,7 @@ async fn export(store: &Store, client: &RegistryClient) -> anyhow::Result<ExitCo
         }
         pending = later;
     }
-    println!(
+    out!(
         "exported {registered} version{} to {url} ({existing} already there)",
         if registered == 1 { "" } else { "s" }
     );

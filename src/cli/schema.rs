@@ -126,6 +126,9 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
 /// Runs a command whose errors are usage errors (exit 2), printed as one line.
 fn or_usage(f: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
     f().unwrap_or_else(|e| {
+        if super::closed_pipe(&e) {
+            return ExitCode::SUCCESS;
+        }
         eprintln!("error: {e:#}");
         ExitCode::from(USAGE)
     })
@@ -142,16 +145,16 @@ fn verdict(compatible: bool) -> ExitCode {
 fn fingerprint(path: &Path, pcf: bool, algorithm: Algorithm) -> anyhow::Result<ExitCode> {
     let schema = super::read_schema(path)?;
     if pcf {
-        println!("{}", canonical_form(&schema));
+        out!("{}", canonical_form(&schema));
         return Ok(ExitCode::SUCCESS);
     }
     match algorithm {
         Algorithm::Rabin => {
             let fp = rabin_fingerprint(&schema);
-            println!("{fp} {}", hex(&fp.to_le_bytes()));
+            out!("{fp} {}", hex(&fp.to_le_bytes()));
         }
-        Algorithm::Sha256 => println!("{}", hex(&sha256_fingerprint(&schema))),
-        Algorithm::Md5 => println!("{}", hex(&md5_fingerprint(&schema))),
+        Algorithm::Sha256 => out!("{}", hex(&sha256_fingerprint(&schema))),
+        Algorithm::Md5 => out!("{}", hex(&md5_fingerprint(&schema))),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -169,19 +172,19 @@ fn compat(reader: &Path, writer: &Path, as_json: bool) -> anyhow::Result<ExitCod
             "incompatibilities": result.incompatibilities.iter().map(incompatibility_json).collect::<Vec<_>>(),
             "warnings": result.warnings.iter().map(|w| json!({"location": w.location, "message": w.message})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let (rn, wn) = (reader.display(), writer.display());
         if result.is_compatible() {
-            println!("compatible: {rn} can read data written with {wn}");
+            out!("compatible: {rn} can read data written with {wn}");
         } else {
-            println!("incompatible: {rn} cannot read data written with {wn}");
+            out!("incompatible: {rn} cannot read data written with {wn}");
             for i in &result.incompatibilities {
-                println!("  {i}");
+                out!("  {i}");
             }
         }
         for w in &result.warnings {
-            println!("  warning at {}: {}", w.location, w.message);
+            out!("  warning at {}: {}", w.location, w.message);
         }
     }
     Ok(verdict(result.is_compatible()))
@@ -261,18 +264,18 @@ fn check_history(
             })).collect::<Vec<_>>(),
             "warnings": report.warnings.iter().map(|w| json!({"location": w.location, "message": w.message})).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         if report.is_compatible() {
-            println!(
+            out!(
                 "compatible: {} passes {level} against {} earlier version(s)",
                 new.display(),
                 olds.len()
             );
         } else {
-            println!("incompatible: {} fails {level}", new.display());
+            out!("incompatible: {} fails {level}", new.display());
             for v in &report.violations {
-                println!(
+                out!(
                     "  {} ({}): {} [{} at {}]",
                     olds[v.old_index].0,
                     direction(v.direction),
@@ -283,7 +286,7 @@ fn check_history(
             }
         }
         for w in &report.warnings {
-            println!("  warning at {}: {}", w.location, w.message);
+            out!("  warning at {}: {}", w.location, w.message);
         }
     }
     Ok(verdict(report.is_compatible()))
@@ -320,14 +323,14 @@ fn show_diff(old: &Path, new: &Path, as_json: bool) -> anyhow::Result<ExitCode> 
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
     } else if changes.is_empty() {
-        println!("no changes");
+        out!("no changes");
     } else {
         for c in &changes {
-            println!("{}: {}", c.path, c.kind);
-            println!("    backward (new reads old): {}", impact_text(&c.backward));
-            println!("    forward  (old reads new): {}", impact_text(&c.forward));
+            out!("{}: {}", c.path, c.kind);
+            out!("    backward (new reads old): {}", impact_text(&c.backward));
+            out!("    forward  (old reads new): {}", impact_text(&c.forward));
         }
     }
     Ok(ExitCode::SUCCESS)
