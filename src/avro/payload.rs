@@ -133,6 +133,10 @@ impl PayloadDecoder {
             (SchemaRef::Configured, None) => Err(AvroError::Framing(
                 "no framing recognised: a bare datum needs a writer schema (--schema)".into(),
             )),
+            (reference, None) if self.source.is_some() => Err(AvroError::Framing(format!(
+                "{} refers to {reference}, which the registry does not have: give the writer schema (--schema)",
+                framed.framing
+            ))),
             (reference, None) => Err(AvroError::Framing(format!(
                 "{} refers to {reference}, which is unknown here: give a registry or the writer schema (--schema)",
                 framed.framing
@@ -258,7 +262,10 @@ mod tests {
             .decode(&[0, 0, 0, 0, 8, 0x00], &[])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("schema id 8"), "{err}");
+        assert!(
+            err.contains("schema id 8, which the registry does not have"),
+            "{err}"
+        );
     }
 
     #[test]
