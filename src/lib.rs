@@ -3,6 +3,7 @@
 
 pub mod avro;
 pub mod cli;
+pub mod policy;
 pub mod registry;
 #[cfg(feature = "gui")]
 pub mod ui;
