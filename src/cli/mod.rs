@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::avro::Schema;
 
 mod avro;
+mod policy;
 mod registry;
 mod schema;
 
@@ -38,6 +39,9 @@ pub enum Command {
     /// Serve a schema registry from a directory; copy to and from remote registries.
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// Lint Linkerd policy and schema contracts; evaluate a request against them.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Avro(cmd)) => avro::run(cmd),
         Some(Command::Schema(cmd)) => schema::run(cmd),
         Some(Command::Registry(cmd)) => registry::run(cmd),
+        Some(Command::Policy(cmd)) => policy::run(cmd),
     }
 }
 

@@ -14,11 +14,11 @@ use ipnet::IpNet;
 
 use super::authz::{Authentication, Authz, Meta, NetworkMatch};
 use super::defaults::{DefaultPolicy, Settings, parse_cidr};
-use super::ids::IdentityMatch;
+use super::ids::{IdentityDomain, IdentityMatch};
 use super::load::PolicySet;
 use super::resources::{
     AuthorizationPolicySpec, MeshTlsAuthenticationSpec, Network, NetworkAuthenticationSpec,
-    ProxyProtocol, Resource, ServerAuthorizationSpec, ServerSpec, Spec,
+    ObjectRef, ProxyProtocol, Resource, ServerAuthorizationSpec, ServerSpec, Spec,
 };
 use super::route::RouteMatcher;
 use super::workload::Workload;
@@ -190,6 +190,19 @@ pub fn default_authz(policy: DefaultPolicy, settings: &Settings) -> Option<Authz
         },
         unresolved: None,
     })
+}
+
+/// What a MeshTLSAuthentication `identityRefs` entry admits: a `ServiceAccount` its exact
+/// identity (`*`: every account of its namespace), a `Namespace` every account in it (`*`:
+/// any identity). `ns` is the authentication's namespace.
+pub fn identity_ref_match(domain: &IdentityDomain, ns: &str, r: &ObjectRef) -> IdentityMatch {
+    let ref_ns = r.namespace.as_deref().unwrap_or(ns);
+    match (r.is("Namespace"), r.name()) {
+        (true, "*") => IdentityMatch::Any,
+        (true, name) => domain.namespace_wildcard(name),
+        (false, "*") => domain.namespace_wildcard(ref_ns),
+        (false, name) => IdentityMatch::Exact(domain.service_account(ref_ns, name)),
+    }
 }
 
 /// The built-in authorization every inbound proxy adds for its own pod.
@@ -397,8 +410,7 @@ impl<'a> Builder<'a> {
         authz
     }
 
-    /// A MeshTLSAuthentication's identities and identityRefs as matchers. `ServiceAccount`
-    /// named `*` means every account of its namespace; `Namespace` named `*`, any identity.
+    /// A MeshTLSAuthentication's identities and identityRefs as matchers.
     fn mesh_tls_ids(&self, ns: &str, m: &MeshTlsAuthenticationSpec) -> Vec<IdentityMatch> {
         let domain = &self.settings.domain;
         let mut ids: Vec<_> = m
@@ -406,15 +418,11 @@ impl<'a> Builder<'a> {
             .iter()
             .filter_map(|i| IdentityMatch::parse(i).ok())
             .collect();
-        for r in &m.identity_refs {
-            let ref_ns = r.namespace.as_deref().unwrap_or(ns);
-            ids.push(match (r.is("Namespace"), r.name()) {
-                (true, "*") => IdentityMatch::Any,
-                (true, name) => domain.namespace_wildcard(name),
-                (false, "*") => domain.namespace_wildcard(ref_ns),
-                (false, name) => IdentityMatch::Exact(domain.service_account(ref_ns, name)),
-            });
-        }
+        ids.extend(
+            m.identity_refs
+                .iter()
+                .map(|r| identity_ref_match(domain, ns, r)),
+        );
         ids
     }
 

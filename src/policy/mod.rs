@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod ids;
 pub mod index;
+pub mod lint;
 pub mod load;
 pub mod resources;
 pub mod route;
