@@ -219,8 +219,10 @@ impl RouteMatcher {
                 .iter()
                 .filter_map(|h| match h {
                     HostMatch::Exact(e) => e.eq_ignore_ascii_case(host).then_some((2, e.len())),
+                    // Bytes, not str slicing: a non-ASCII host must not split a character.
                     HostMatch::Suffix(s) => (host.len() > s.len()
-                        && host[host.len() - s.len()..].eq_ignore_ascii_case(s))
+                        && host.as_bytes()[host.len() - s.len()..]
+                            .eq_ignore_ascii_case(s.as_bytes()))
                     .then_some((1, s.len())),
                 })
                 .max()?
@@ -381,6 +383,16 @@ mod tests {
         assert!(exact_host.score(&h) > wild_host.score(&h));
         assert!(wild_host.score(&h) > longer.score(&h));
         assert!(exact_host.score(&req("GET", "/", None)).is_none());
+        assert!(
+            wild_host
+                .score(&req("GET", "/v1/orders/1", Some("é.shop.example")))
+                .is_some()
+        );
+        assert!(
+            wild_host
+                .score(&req("GET", "/v1/orders/1", Some("ééééééééééééé")))
+                .is_none()
+        );
         let exact = http("rules: [{matches: [{path: {type: Exact, value: /v1}}]}]");
         let prefix = http("rules: [{matches: [{path: {value: /v1}}]}]");
         assert!(exact.score(&req("GET", "/v1", None)) > prefix.score(&req("GET", "/v1", None)));
