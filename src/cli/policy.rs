@@ -140,9 +140,12 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 Some(id) => ClientTls::Mtls(Some(id)),
                 None => ClientTls::None,
             };
-            run_eval(
-                &policies, &workloads, &to, tls, client_ip, http, &cluster, json,
-            )
+            let inputs = EvalInputs {
+                policies,
+                workloads,
+                to,
+            };
+            run_eval(&inputs, tls, client_ip, http, &cluster, json)
         }
     };
     Ok(result.unwrap_or_else(|e| {
@@ -180,11 +183,15 @@ fn run_lint(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where `eval` reads from and which workload port it targets.
+struct EvalInputs {
+    policies: Vec<PathBuf>,
+    workloads: PathBuf,
+    to: String,
+}
+
 fn run_eval(
-    policies: &[PathBuf],
-    workloads: &std::path::Path,
-    to: &str,
+    inputs: &EvalInputs,
     tls: ClientTls,
     client_ip: IpAddr,
     http: Option<HttpRequest>,
@@ -192,8 +199,9 @@ fn run_eval(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let settings = cluster.settings()?;
-    let workloads = load_workloads(workloads)?;
-    let (set, load_errors) = load_paths(policies);
+    let workloads = load_workloads(&inputs.workloads)?;
+    let (set, load_errors) = load_paths(&inputs.policies);
+    let to = inputs.to.as_str();
     if let Some(first) = load_errors.first() {
         bail!(
             "{first} ({} problem(s) in the policies; `meshlens policy lint` lists them)",

@@ -41,12 +41,12 @@ pub enum PolicyError {
     },
     /// The bytes are not YAML, or a document does not have the shape of its kind.
     #[error("{at}: {message}")]
-    Syntax { at: Source, message: String },
+    Syntax { at: Box<Source>, message: String },
     /// A document that parses but that Linkerd's admission webhook (or our contract rules)
     /// would reject.
     #[error("{at}: {kind} {name}: {field}: {message}")]
     Invalid {
-        at: Source,
+        at: Box<Source>,
         kind: String,
         name: String,
         field: String,

@@ -59,7 +59,7 @@ fn finding(l: &Loaded, field: &str, message: String) -> (Source, String, String,
 fn error(l: &Loaded, field: &str, message: String) -> PolicyError {
     let (at, kind, name, field, message) = finding(l, field, message);
     PolicyError::Invalid {
-        at,
+        at: at.into(),
         kind,
         name,
         field,

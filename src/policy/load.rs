@@ -127,7 +127,7 @@ pub fn load_str(file: &Path, text: &str, set: &mut PolicySet, errors: &mut Vec<P
             Err(e) => {
                 at.line = e.location().map(|l| l.line()).or(at.line);
                 errors.push(PolicyError::Syntax {
-                    at,
+                    at: at.into(),
                     message: format!("not valid YAML: {}", strip_location(&e.to_string())),
                 });
                 // The parser cannot resynchronise after a syntax error.
@@ -149,7 +149,7 @@ pub fn load_str(file: &Path, text: &str, set: &mut PolicySet, errors: &mut Vec<P
                     }
                 }
                 _ => errors.push(PolicyError::Syntax {
-                    at,
+                    at: at.into(),
                     message: "kind: List needs an `items` sequence".into(),
                 }),
             }
@@ -186,7 +186,7 @@ fn served(group: &str, kind: &str) -> Option<&'static [&'static str]> {
 fn load_value(at: Source, value: Value, set: &mut PolicySet, errors: &mut Vec<PolicyError>) {
     let Value::Mapping(map) = value else {
         errors.push(PolicyError::Syntax {
-            at,
+            at: at.into(),
             message: "a document must be a mapping with apiVersion, kind, metadata and spec".into(),
         });
         return;
@@ -205,7 +205,7 @@ fn load_value(at: Source, value: Value, set: &mut PolicySet, errors: &mut Vec<Po
         .unwrap_or("")
         .to_string();
     let invalid = |field: &str, message: String| PolicyError::Invalid {
-        at: at.clone(),
+        at: at.clone().into(),
         kind: if kind.is_empty() {
             "document".into()
         } else {
