@@ -59,3 +59,18 @@ pub enum PolicyError {
     #[error("{0}")]
     Request(String),
 }
+
+impl PolicyError {
+    /// The file, document and item an error is about, for listing errors in file order.
+    pub fn position(&self) -> Option<(&std::path::Path, usize, Option<usize>)> {
+        match self {
+            PolicyError::Syntax { at, .. } | PolicyError::Invalid { at, .. } => {
+                Some((&at.file, at.document, at.item))
+            }
+            PolicyError::Io { path, .. } | PolicyError::Workloads { path, .. } => {
+                Some((path, 0, None))
+            }
+            PolicyError::Request(_) => None,
+        }
+    }
+}

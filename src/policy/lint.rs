@@ -144,6 +144,10 @@ pub fn lint(
     if let Some(ws) = workloads {
         against_workloads(set, ws, settings, &mut report);
     }
+    // File and document order; a stable sort keeps each document's errors in field order.
+    report
+        .errors
+        .sort_by(|a, b| a.position().cmp(&b.position()));
     report
 }
 

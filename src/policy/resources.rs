@@ -80,7 +80,8 @@ impl LabelSelector {
 /// A port given as a number or as a container-port name (Kubernetes' IntOrString).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortRef {
-    Number(u32),
+    /// Kept as written (even out of range) so validation can quote it.
+    Number(i64),
     Name(String),
 }
 
@@ -102,10 +103,10 @@ impl<'de> Deserialize<'de> for PortRef {
                 f.write_str("a port number or a port name")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortRef, E> {
-                Ok(PortRef::Number(u32::try_from(v).unwrap_or(u32::MAX)))
+                Ok(PortRef::Number(i64::try_from(v).unwrap_or(i64::MAX)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<PortRef, E> {
-                Ok(PortRef::Number(u32::try_from(v).unwrap_or(0)))
+                Ok(PortRef::Number(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PortRef, E> {
                 Ok(PortRef::Name(v.to_string()))

@@ -480,10 +480,10 @@ mod tests {
     fn server_rules() {
         let p = problems(
             "apiVersion: policy.linkerd.io/v1beta1\nkind: Server\nmetadata: {name: s}\n\
-             spec: {port: 70000, accessPolicy: everyone}\n",
+             spec: {port: -70000, accessPolicy: everyone}\n",
         );
         assert!(p[0].starts_with("spec.podSelector: exactly one"), "{p:?}");
-        assert!(p[1].starts_with("spec.port: 70000"), "{p:?}");
+        assert!(p[1].starts_with("spec.port: -70000 is not a port"), "{p:?}");
         assert!(
             p[2].starts_with("spec.accessPolicy: needs policy.linkerd.io/v1beta3"),
             "{p:?}"

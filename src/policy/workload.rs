@@ -49,7 +49,7 @@ impl Workload {
     /// listen on undeclared ports), a name every declared port with that name.
     pub fn resolve_port(&self, port: &PortRef) -> Vec<u16> {
         match port {
-            PortRef::Number(n) => u16::try_from(*n).into_iter().collect(),
+            PortRef::Number(n) => u16::try_from(*n).into_iter().filter(|p| *p > 0).collect(),
             PortRef::Name(name) => self
                 .ports
                 .iter()
