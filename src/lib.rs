@@ -4,6 +4,7 @@
 pub mod avro;
 pub mod cli;
 pub mod identity;
+pub mod policy;
 pub mod registry;
 #[cfg(feature = "gui")]
 pub mod ui;

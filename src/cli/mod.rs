@@ -21,6 +21,7 @@ macro_rules! out {
 
 mod avro;
 mod identity;
+mod policy;
 mod registry;
 mod schema;
 
@@ -52,6 +53,9 @@ pub enum Command {
     /// Make trust anchors and issuers, issue workload certificates, inspect certificates.
     #[command(subcommand)]
     Identity(identity::IdentityCommand),
+    /// Lint Linkerd policy and schema contracts; evaluate a request against them.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Schema(cmd)) => schema::run(cmd),
         Some(Command::Registry(cmd)) => registry::run(cmd),
         Some(Command::Identity(cmd)) => identity::run(cmd),
+        Some(Command::Policy(cmd)) => policy::run(cmd),
     }
 }
 
