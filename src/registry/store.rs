@@ -446,6 +446,24 @@ pub fn validate_subject(subject: &str) -> Result<(), RegistryError> {
 /// A readable directory name for a subject: letters, digits, `-`, `_` and inner dots stay,
 /// every other byte becomes `%XX`. The index keeps the real name; collisions (including
 /// case-insensitive ones) get `~2`, `~3`, ...
+impl Index {
+    /// The subject's entry, created with a directory name no other subject uses.
+    fn subject_entry(&mut self, subject: &str) -> &mut SubjectEntry {
+        let taken: HashSet<String> = self
+            .subjects
+            .values()
+            .map(|s| s.dir.to_ascii_lowercase())
+            .collect();
+        self.subjects
+            .entry(subject.to_string())
+            .or_insert_with(|| SubjectEntry {
+                dir: dir_name(subject, &taken),
+                compatibility: None,
+                versions: Vec::new(),
+            })
+    }
+}
+
 fn dir_name(subject: &str, taken: &HashSet<String>) -> String {
     let mut base = String::new();
     for (i, b) in subject.bytes().enumerate() {
@@ -952,19 +970,7 @@ impl Store {
                 (id, None)
             }
         };
-        let taken: HashSet<String> = index
-            .subjects
-            .values()
-            .map(|s| s.dir.to_ascii_lowercase())
-            .collect();
-        let entry = index
-            .subjects
-            .entry(subject.to_string())
-            .or_insert_with(|| SubjectEntry {
-                dir: dir_name(subject, &taken),
-                compatibility: None,
-                versions: Vec::new(),
-            });
+        let entry = index.subject_entry(subject);
         let version = entry.versions.last().map_or(1, |v| v.version + 1);
         if version > MAX_VERSION {
             return Err(RegistryError::NotPermitted(format!(
@@ -1035,19 +1041,7 @@ impl Store {
         }
         let mut index = state.index.clone();
         index.next_id = index.next_id.max(id.saturating_add(1));
-        let taken: HashSet<String> = index
-            .subjects
-            .values()
-            .map(|s| s.dir.to_ascii_lowercase())
-            .collect();
-        let entry = index
-            .subjects
-            .entry(subject.to_string())
-            .or_insert_with(|| SubjectEntry {
-                dir: dir_name(subject, &taken),
-                compatibility: None,
-                versions: Vec::new(),
-            });
+        let entry = index.subject_entry(subject);
         let file = format!("subjects/{}/v{version}.avsc", entry.dir);
         let at = entry.versions.partition_point(|v| v.version < version);
         entry.versions.insert(
