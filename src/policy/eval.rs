@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde_json::{Value as Json, json};
 
 use super::authz::{Authz, ClientTls, Meta, Miss};
+use super::defaults::{DefaultPolicy, REQUIRE_IDENTITY_PORTS_ANNOTATION};
 use super::error::PolicyError;
 use super::index::{Index, ServerPolicy};
 use super::resources::ProxyProtocol;
@@ -70,6 +71,9 @@ pub struct Decision<'a> {
     pub grpc: bool,
     pub route: Option<&'a Meta>,
     pub authorization: Option<&'a Meta>,
+    /// The workload's own default policy when `proxy-require-identity-inbound-ports` replaced
+    /// it on this port by its authenticated twin (the server's name), so reasons can say so.
+    pub upgraded_from: Option<DefaultPolicy>,
     pub tried: Vec<Tried<'a>>,
     pub request: &'a Request,
 }
@@ -102,6 +106,9 @@ impl Index {
             grpc: http.is_some_and(|h| h.grpc),
             route: None,
             authorization: None,
+            upgraded_from: (server.meta.kind == "default"
+                && server.meta.name != w.default_policy.as_str())
+            .then_some(w.default_policy),
             tried: Vec::new(),
             request: req,
         };
@@ -199,9 +206,16 @@ impl Decision<'_> {
         if self.server.kind == "default" {
             let _ = write!(
                 s,
-                "no Server selects port {}, so the default policy {} applies; ",
+                "no Server selects port {}, so the default policy {} applies",
                 req.port, self.server.name
             );
+            if let Some(from) = self.upgraded_from {
+                let _ = write!(
+                    s,
+                    " (the workload's {from}, made authenticated by {REQUIRE_IDENTITY_PORTS_ANNOTATION})"
+                );
+            }
+            s.push_str("; ");
         }
         let what = match (&req.http, self.per_connection) {
             (Some(h), false) => format!("{} {}", h.method, h.path),
@@ -763,6 +777,14 @@ spec: {{parentRefs: [{{group: policy.linkerd.io, kind: Server, name: s}}], rules
         );
         let req = http("orders", 8080, ClientTls::None, "8.8.8.8", "GET", "/");
         assert_eq!(ix.evaluate(&req).unwrap().verdict, Verdict::Deny);
+        let req = tcp("orders", 9000, ClientTls::None, "8.8.8.8");
+        let reason = ix.evaluate(&req).unwrap().reason();
+        assert!(
+            reason.contains("port 9000, so the default policy all-authenticated applies (the workload's all-unauthenticated, made authenticated by config.linkerd.io/proxy-require-identity-inbound-ports); "),
+            "{reason}"
+        );
+        let req = tcp("orders", 9011, ClientTls::None, "8.8.8.8");
+        assert_eq!(ix.evaluate(&req).unwrap().upgraded_from, None);
 
         let ix = index_with(
             "",
