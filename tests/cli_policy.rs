@@ -385,6 +385,97 @@ fn eval_text_output_says_the_same() {
     assert!(lines[6].starts_with("  1. match authorizationpolicy/orders-probes-authz: client 10.1.0.9 is in 10.0.0.0/8 except 10.42.0.0/16"));
 }
 
+fn eval_catalog(extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let (policies, workloads) = (data("storefront"), data("workloads-probes.yaml"));
+    let mut args = vec![
+        "policy",
+        "eval",
+        "--policies",
+        &policies,
+        "--workloads",
+        &workloads,
+        "--unauthenticated",
+        "--client-ip",
+        "10.1.0.9",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = meshlens(&args);
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), json)
+}
+
+#[test]
+fn eval_probe_route_and_probe_networks() {
+    let (code, j) = eval_catalog(&["--to", "shop/catalog:http", "--path", "/ready"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        j["server"],
+        serde_json::json!({"kind": "default", "name": "all-unauthenticated"})
+    );
+    assert_eq!(
+        j["route"],
+        serde_json::json!({"kind": "default", "name": "probe"})
+    );
+    assert_eq!(
+        j["authorization"],
+        serde_json::json!({"kind": "default", "name": "probe"})
+    );
+    let (_, j) = eval_catalog(&["--to", "shop/catalog:8080", "--path", "/other"]);
+    assert_eq!(j["route"]["name"], "default");
+    assert_eq!(j["authorization"]["name"], "all-unauthenticated");
+    // Outside the probe networks the probe authorization is tried and misses.
+    let (code, j) = eval_catalog(&[
+        "--to",
+        "shop/catalog:http",
+        "--path",
+        "/live",
+        "--probe-networks",
+        "192.168.0.0/16, fd00::/8",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(j["route"]["name"], "probe");
+    assert_eq!(j["tried"][0]["name"], "probe");
+    assert_eq!(j["tried"][0]["matched"], false);
+    assert_eq!(j["authorization"]["name"], "all-unauthenticated");
+    let out = meshlens(&[
+        "policy",
+        "eval",
+        "--policies",
+        &data("storefront"),
+        "--workloads",
+        &data("workloads-probes.yaml"),
+        "--to",
+        "shop/catalog:http",
+        "--unauthenticated",
+        "--client-ip",
+        "10.1.0.9",
+        "--probe-networks",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--probe-networks"));
+}
+
+#[test]
+fn eval_port_annotations_require_identity_and_opaque() {
+    let (code, j) = eval_catalog(&["--to", "shop/catalog:tls", "--path", "/"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(j["server"]["name"], "all-authenticated");
+    assert_eq!(j["http_status"], 403);
+    let (code, j) = eval_catalog(&["--to", "shop/catalog:pg", "--path", "/"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(j["route"], serde_json::Value::Null);
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the connection authorized"),
+        "{j}"
+    );
+}
+
 #[test]
 fn eval_usage_errors_exit_2() {
     for extra in [

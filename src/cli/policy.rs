@@ -39,7 +39,8 @@ pub enum PolicyCommand {
         /// Policy files or directories.
         #[arg(long, required = true, value_name = "DIR")]
         policies: Vec<PathBuf>,
-        /// The workloads (a YAML list of {namespace, name, serviceAccount, labels, ports, annotations}).
+        /// The workloads (a YAML list of {namespace, name, serviceAccount, labels, ports,
+        /// annotations, probes}; probes are [{path, port}] of the HTTP probes).
         #[arg(long, value_name = "FILE")]
         workloads: PathBuf,
         /// The target: namespace/workload:port (port number or declared port name).
@@ -71,6 +72,10 @@ pub enum PolicyCommand {
         grpc: bool,
         #[command(flatten)]
         cluster: ClusterArgs,
+        /// Comma-separated networks the automatic probe route admits kubelet probes from
+        /// (Linkerd's policyController.probeNetworks).
+        #[arg(long, value_name = "CIDRS", default_value = crate::policy::defaults::DEFAULT_PROBE_NETWORKS)]
+        probe_networks: String,
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,
@@ -121,6 +126,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             headers,
             grpc,
             cluster,
+            probe_networks,
             json,
         } => {
             let http = (method.is_some() || path.is_some() || grpc).then(|| HttpRequest {
@@ -144,6 +150,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 policies,
                 workloads,
                 to,
+                probe_networks,
             };
             run_eval(&inputs, tls, client_ip, http, &cluster, json)
         }
@@ -188,6 +195,8 @@ struct EvalInputs {
     policies: Vec<PathBuf>,
     workloads: PathBuf,
     to: String,
+    /// `--probe-networks`, parsed with the other settings so a bad list is a usage error.
+    probe_networks: String,
 }
 
 fn run_eval(
@@ -198,7 +207,12 @@ fn run_eval(
     cluster: &ClusterArgs,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let settings = cluster.settings()?;
+    let settings = Settings {
+        probe_networks: parse_networks(&inputs.probe_networks)
+            .map_err(anyhow::Error::msg)
+            .context("--probe-networks")?,
+        ..cluster.settings()?
+    };
     let workloads = load_workloads(&inputs.workloads)?;
     let (set, load_errors) = load_paths(&inputs.policies);
     let to = inputs.to.as_str();

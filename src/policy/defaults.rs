@@ -12,6 +12,13 @@ use super::ids::IdentityDomain;
 /// The annotation (on a workload, else on its namespace) that picks a workload's default.
 pub const DEFAULT_POLICY_ANNOTATION: &str = "config.linkerd.io/default-inbound-policy";
 
+/// Ports (on the workload) where an allow-default demands a client identity.
+pub const REQUIRE_IDENTITY_PORTS_ANNOTATION: &str =
+    "config.linkerd.io/proxy-require-identity-inbound-ports";
+
+/// Ports (on the workload, else on its namespace) the proxy treats as opaque TCP.
+pub const OPAQUE_PORTS_ANNOTATION: &str = "config.linkerd.io/opaque-ports";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DefaultPolicy {
     /// The chart default (`proxy.defaultInboundPolicy`).
@@ -54,6 +61,19 @@ impl DefaultPolicy {
         )
     }
 
+    /// The policy on a port listed in `proxy-require-identity-inbound-ports`: an allow that
+    /// accepts plaintext becomes its authenticated twin (same networks). `deny` and the
+    /// authenticated ones are already at least that strict; `audit` is left alone because it
+    /// is not an allow but a dry run whose purpose is to let everything through while
+    /// labelling it — as Linkerd's controller, which only upgrades `Allow` defaults.
+    pub fn require_identity(self) -> DefaultPolicy {
+        match self {
+            DefaultPolicy::AllUnauthenticated => DefaultPolicy::AllAuthenticated,
+            DefaultPolicy::ClusterUnauthenticated => DefaultPolicy::ClusterAuthenticated,
+            other => other,
+        }
+    }
+
     /// Whether the policy only admits clients from the cluster networks.
     pub fn cluster_only(self) -> bool {
         matches!(
@@ -90,6 +110,9 @@ impl FromStr for DefaultPolicy {
 pub const DEFAULT_CLUSTER_NETWORKS: &str =
     "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16,fd00::/8";
 
+/// Linkerd's `policyController.probeNetworks` default: kubelet probes come from anywhere.
+pub const DEFAULT_PROBE_NETWORKS: &str = "0.0.0.0/0,::/0";
+
 /// Parses a comma-separated CIDR list; a bare address counts as a single host.
 pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
     list.split(',')
@@ -110,11 +133,13 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
 }
 
 /// What evaluation needs besides the resources: the cluster-wide default policy, the
-/// cluster networks, and the identity domain.
+/// cluster networks, the networks probes may come from, and the identity domain.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub default_policy: DefaultPolicy,
     pub cluster_networks: Vec<IpNet>,
+    /// Sources the automatic `probe` route authorizes (`policyController.probeNetworks`).
+    pub probe_networks: Vec<IpNet>,
     pub domain: IdentityDomain,
 }
 
@@ -123,6 +148,7 @@ impl Default for Settings {
         Settings {
             default_policy: DefaultPolicy::default(),
             cluster_networks: parse_networks(DEFAULT_CLUSTER_NETWORKS).unwrap_or_default(),
+            probe_networks: parse_networks(DEFAULT_PROBE_NETWORKS).unwrap_or_default(),
             domain: IdentityDomain::default(),
         }
     }
@@ -139,6 +165,38 @@ mod tests {
         }
         let err = "allow".parse::<DefaultPolicy>().unwrap_err();
         assert!(err.contains("cluster-authenticated"), "{err}");
+    }
+
+    #[test]
+    fn require_identity_upgrades_only_the_plaintext_allows() {
+        use DefaultPolicy::*;
+        let upgraded: Vec<_> = DefaultPolicy::ALL
+            .iter()
+            .map(|p| p.require_identity())
+            .collect();
+        assert_eq!(
+            upgraded,
+            [
+                AllAuthenticated,
+                AllAuthenticated,
+                ClusterAuthenticated,
+                ClusterAuthenticated,
+                Deny,
+                Audit
+            ]
+        );
+        for p in DefaultPolicy::ALL {
+            assert_eq!(p.require_identity().cluster_only(), p.cluster_only(), "{p}");
+        }
+    }
+
+    #[test]
+    fn default_probe_networks_are_everything() {
+        let nets = Settings::default().probe_networks;
+        for ip in ["8.8.8.8", "10.1.2.3", "2001:db8::1"] {
+            let ip = ip.parse::<IpAddr>().unwrap();
+            assert!(nets.iter().any(|n| n.contains(&ip)), "{ip}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde_json::{Value as Json, json};
 
 use super::authz::{Authz, ClientTls, Meta, Miss};
+use super::defaults::{DefaultPolicy, REQUIRE_IDENTITY_PORTS_ANNOTATION};
 use super::error::PolicyError;
 use super::index::{Index, ServerPolicy};
 use super::resources::ProxyProtocol;
@@ -70,6 +71,9 @@ pub struct Decision<'a> {
     pub grpc: bool,
     pub route: Option<&'a Meta>,
     pub authorization: Option<&'a Meta>,
+    /// The workload's own default policy when `proxy-require-identity-inbound-ports` replaced
+    /// it on this port by its authenticated twin (the server's name), so reasons can say so.
+    pub upgraded_from: Option<DefaultPolicy>,
     pub tried: Vec<Tried<'a>>,
     pub request: &'a Request,
 }
@@ -89,18 +93,22 @@ impl Index {
                 ))
             })?;
         let server = w.server(req.port);
-        let http = match server.protocol {
+        let protocol = w.protocol(req.port);
+        let http = match protocol {
             ProxyProtocol::Opaque | ProxyProtocol::Tls => None,
             _ => req.http.as_ref(),
         };
         let mut d = Decision {
             verdict: Verdict::Deny,
             server: &server.meta,
-            protocol: server.protocol,
+            protocol,
             per_connection: http.is_none(),
             grpc: http.is_some_and(|h| h.grpc),
             route: None,
             authorization: None,
+            upgraded_from: (server.meta.kind == "default"
+                && server.meta.name != w.default_policy.as_str())
+            .then_some(w.default_policy),
             tried: Vec::new(),
             request: req,
         };
@@ -198,9 +206,16 @@ impl Decision<'_> {
         if self.server.kind == "default" {
             let _ = write!(
                 s,
-                "no Server selects port {}, so the default policy {} applies; ",
+                "no Server selects port {}, so the default policy {} applies",
                 req.port, self.server.name
             );
+            if let Some(from) = self.upgraded_from {
+                let _ = write!(
+                    s,
+                    " (the workload's {from}, made authenticated by {REQUIRE_IDENTITY_PORTS_ANNOTATION})"
+                );
+            }
+            s.push_str("; ");
         }
         let what = match (&req.http, self.per_connection) {
             (Some(h), false) => format!("{} {}", h.method, h.path),
@@ -350,12 +365,33 @@ mod tests {
 ";
 
     fn index(policies: &str, settings: Settings) -> Index {
+        index_with(policies, WORKLOADS, settings)
+    }
+
+    fn index_with(policies: &str, workloads: &str, settings: Settings) -> Index {
         let mut set = PolicySet::default();
         let mut errors = Vec::new();
         load_str(Path::new("p.yaml"), policies, &mut set, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
-        let ws = parse_workloads(Path::new("w.yaml"), WORKLOADS).unwrap();
+        let ws = parse_workloads(Path::new("w.yaml"), workloads).unwrap();
         Index::build(&set, &ws, &settings)
+    }
+
+    /// `orders` with kubelet probes on its http port and a metrics probe on admin.
+    const PROBED: &str = "
+- {namespace: shop, name: orders, serviceAccount: orders, labels: {app: orders},
+   ports: [{name: http, port: 8080}, {name: admin, port: 9990}],
+   probes: [{path: /ready, port: http}, {path: /live, port: 8080}, {path: /metrics, port: 9990}],
+   annotations: {config.linkerd.io/default-inbound-policy: deny}}
+";
+
+    fn names(d: &Decision<'_>) -> (Verdict, String, Option<String>, Option<String>) {
+        (
+            d.verdict,
+            d.server.to_string(),
+            d.route.map(|m| m.to_string()),
+            d.authorization.map(|m| m.to_string()),
+        )
     }
 
     fn id(sa: &str, ns: &str) -> ClientTls {
@@ -547,6 +583,299 @@ spec:
         assert_eq!(d.verdict, Verdict::Allow);
         assert!(d.audit());
         assert_eq!(d.authorization, Some(&Meta::new("default", "audit")));
+    }
+
+    #[test]
+    fn default_servers_authorize_probe_paths_from_the_probe_networks_only() {
+        let ix = index_with("", PROBED, Settings::default());
+        let get = |path: &str, ip: &str| http("orders", 8080, ClientTls::None, ip, "GET", path);
+        let own = |v: Verdict, route: &str, authz: Option<&str>| {
+            (
+                v,
+                "default/deny".to_string(),
+                Some(route.to_string()),
+                authz.map(str::to_string),
+            )
+        };
+        // Probe networks default to everything, so the deny default still lets probes in.
+        for (path, ip) in [
+            ("/ready", "10.1.0.5"),
+            ("/live", "8.8.8.8"),
+            ("/live?v=1", "::5"),
+        ] {
+            let req = get(path, ip);
+            let d = ix.evaluate(&req).unwrap();
+            assert_eq!(
+                names(&d),
+                own(Verdict::Allow, "default/probe", Some("default/probe")),
+                "{path}"
+            );
+        }
+        // Other paths and methods take the default route, where only the default policy counts.
+        let req = get("/ready/x", "10.1.0.5");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(names(&d), own(Verdict::Deny, "default/default", None));
+        let req = http(
+            "orders",
+            8080,
+            ClientTls::None,
+            "10.1.0.5",
+            "POST",
+            "/ready",
+        );
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(names(&d), own(Verdict::Deny, "default/default", None));
+        assert_eq!(d.http_status(), Some(403));
+        // Probes are per port: /metrics only on admin, /ready not there.
+        let req = http(
+            "orders",
+            9990,
+            ClientTls::None,
+            "10.1.0.5",
+            "GET",
+            "/metrics",
+        );
+        assert_eq!(ix.evaluate(&req).unwrap().verdict, Verdict::Allow);
+        let req = http("orders", 9990, ClientTls::None, "10.1.0.5", "GET", "/ready");
+        assert_eq!(ix.evaluate(&req).unwrap().verdict, Verdict::Deny);
+        // A port without probes has only the default route; a TCP connection no route at all.
+        let req = http("orders", 7000, ClientTls::None, "10.1.0.5", "GET", "/ready");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(names(&d), own(Verdict::Deny, "default/default", None));
+        let req = tcp("orders", 8080, ClientTls::None, "10.1.0.5");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!((d.verdict, d.route), (Verdict::Deny, None));
+
+        // Restricted probe networks: probes from elsewhere fall through to the default policy.
+        let settings = Settings {
+            probe_networks: crate::policy::defaults::parse_networks("10.1.0.0/16").unwrap(),
+            ..Settings::default()
+        };
+        let ix = index_with("", PROBED, settings);
+        let req = get("/ready", "10.1.0.5");
+        assert_eq!(
+            ix.evaluate(&req).unwrap().authorization,
+            Some(&Meta::new("default", "probe"))
+        );
+        let req = get("/ready", "10.2.0.5");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(names(&d), own(Verdict::Deny, "default/probe", None));
+        let tried: Vec<_> = d.tried.iter().map(|t| t.authz.meta.to_string()).collect();
+        assert_eq!(tried, ["default/probe", "default/localhost"]);
+        // With an allow default the default policy still admits what the probe route does not.
+        let allow = PROBED.replace("deny", "all-unauthenticated");
+        let settings = Settings {
+            probe_networks: crate::policy::defaults::parse_networks("10.1.0.0/16").unwrap(),
+            ..Settings::default()
+        };
+        let ix = index_with("", &allow, settings);
+        let req = get("/ready", "10.2.0.5");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(
+            (d.route, d.authorization),
+            (
+                Some(&Meta::new("default", "probe")),
+                Some(&Meta::new("default", "all-unauthenticated"))
+            )
+        );
+    }
+
+    #[test]
+    fn probe_route_exists_on_servers_without_routes_and_disappears_with_one() {
+        let server = "
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: s, namespace: shop}
+spec: {podSelector: {matchLabels: {app: orders}}, port: http, proxyProtocol: HTTP/1}
+";
+        let ix = index_with(server, PROBED, Settings::default());
+        let req = http("orders", 8080, ClientTls::None, "8.8.8.8", "GET", "/ready");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(
+            names(&d),
+            (
+                Verdict::Allow,
+                "server/s".into(),
+                Some("default/probe".into()),
+                Some("default/probe".into())
+            )
+        );
+        let req = http("orders", 8080, ClientTls::None, "8.8.8.8", "GET", "/");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(
+            (d.verdict, d.route),
+            (Verdict::Deny, Some(&Meta::new("default", "default")))
+        );
+        // Any attached route removes the automatic probe route: /ready has no route now.
+        let with_route = format!(
+            "{server}---
+apiVersion: policy.linkerd.io/v1beta3
+kind: HTTPRoute
+metadata: {{name: api, namespace: shop}}
+spec: {{parentRefs: [{{group: policy.linkerd.io, kind: Server, name: s}}], rules: [{{matches: [{{path: {{value: /v1}}}}]}}]}}
+"
+        );
+        let ix = index_with(&with_route, PROBED, Settings::default());
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(d.verdict, Verdict::NoRoute);
+        let req = http("orders", 8080, ClientTls::None, "8.8.8.8", "GET", "/ready");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!((d.verdict, d.http_status()), (Verdict::NoRoute, Some(404)));
+        // gRPC servers get no probe route.
+        let grpc = server.replace("HTTP/1", "gRPC");
+        let ix = index_with(&grpc, PROBED, Settings::default());
+        let req = http("orders", 8080, ClientTls::None, "8.8.8.8", "GET", "/ready");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(
+            (d.verdict, d.route),
+            (Verdict::Deny, Some(&Meta::new("default", "default")))
+        );
+    }
+
+    #[test]
+    fn require_identity_ports_upgrade_allow_defaults_only_on_those_ports() {
+        let workloads = |policy: &str| {
+            format!(
+                "- {{namespace: shop, name: orders, labels: {{app: orders}}, ports: [{{name: http, port: 8080}}],
+   probes: [{{path: /ready, port: 8080}}],
+   annotations: {{config.linkerd.io/default-inbound-policy: {policy},
+                 config.linkerd.io/proxy-require-identity-inbound-ports: '8080,9000-9010'}}}}
+"
+            )
+        };
+        let decide = |ix: &Index, port: u16, tls: ClientTls, ip: &str| {
+            let req = tcp("orders", port, tls, ip);
+            let d = ix.evaluate(&req).unwrap();
+            (d.verdict, d.server.name.clone())
+        };
+        let ix = index_with("", &workloads("all-unauthenticated"), Settings::default());
+        for port in [8080, 9000, 9010] {
+            assert_eq!(
+                decide(&ix, port, ClientTls::None, "8.8.8.8"),
+                (Verdict::Deny, "all-authenticated".into()),
+                "{port}"
+            );
+            assert_eq!(
+                decide(&ix, port, id("web", "shop"), "8.8.8.8"),
+                (Verdict::Allow, "all-authenticated".into())
+            );
+        }
+        assert_eq!(
+            decide(&ix, 9011, ClientTls::None, "8.8.8.8"),
+            (Verdict::Allow, "all-unauthenticated".into())
+        );
+        // The probe route still admits plaintext probes on an upgraded port.
+        let req = http("orders", 8080, ClientTls::None, "8.8.8.8", "GET", "/ready");
+        let d = ix.evaluate(&req).unwrap();
+        assert_eq!(
+            (
+                d.verdict,
+                d.server.name.as_str(),
+                d.authorization.unwrap().name.as_str()
+            ),
+            (Verdict::Allow, "all-authenticated", "probe")
+        );
+        let req = http("orders", 8080, ClientTls::None, "8.8.8.8", "GET", "/");
+        assert_eq!(ix.evaluate(&req).unwrap().verdict, Verdict::Deny);
+        let req = tcp("orders", 9000, ClientTls::None, "8.8.8.8");
+        let reason = ix.evaluate(&req).unwrap().reason();
+        assert!(
+            reason.contains("port 9000, so the default policy all-authenticated applies (the workload's all-unauthenticated, made authenticated by config.linkerd.io/proxy-require-identity-inbound-ports); "),
+            "{reason}"
+        );
+        let req = tcp("orders", 9011, ClientTls::None, "8.8.8.8");
+        assert_eq!(ix.evaluate(&req).unwrap().upgraded_from, None);
+
+        let ix = index_with(
+            "",
+            &workloads("cluster-unauthenticated"),
+            Settings::default(),
+        );
+        assert_eq!(
+            decide(&ix, 9005, ClientTls::None, "10.0.0.1"),
+            (Verdict::Deny, "cluster-authenticated".into())
+        );
+        assert_eq!(
+            decide(&ix, 9005, id("web", "shop"), "10.0.0.1"),
+            (Verdict::Allow, "cluster-authenticated".into())
+        );
+        assert_eq!(
+            decide(&ix, 9005, id("web", "shop"), "8.8.8.8").0,
+            Verdict::Deny
+        );
+        // deny stays deny, audit stays audit.
+        let ix = index_with("", &workloads("deny"), Settings::default());
+        assert_eq!(
+            decide(&ix, 9000, id("web", "shop"), "10.0.0.1"),
+            (Verdict::Deny, "deny".into())
+        );
+        let ix = index_with("", &workloads("audit"), Settings::default());
+        assert_eq!(
+            decide(&ix, 9000, ClientTls::None, "8.8.8.8"),
+            (Verdict::Allow, "audit".into())
+        );
+        // A real Server on the port keeps its own accessPolicy.
+        let server = "
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: s, namespace: shop}
+spec: {podSelector: {matchLabels: {app: orders}}, port: 8080, accessPolicy: all-unauthenticated}
+";
+        let ix = index_with(
+            server,
+            &workloads("all-unauthenticated"),
+            Settings::default(),
+        );
+        assert_eq!(
+            decide(&ix, 8080, ClientTls::None, "8.8.8.8"),
+            (Verdict::Allow, "s".into())
+        );
+    }
+
+    #[test]
+    fn opaque_ports_make_unknown_and_default_servers_per_connection() {
+        let policies = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, annotations: {config.linkerd.io/opaque-ports: '5432,8000-8100'}}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: detect, namespace: shop}
+spec: {podSelector: {matchLabels: {app: orders}}, port: 8080, accessPolicy: all-unauthenticated}
+---
+apiVersion: policy.linkerd.io/v1beta3
+kind: Server
+metadata: {name: http1, namespace: shop}
+spec: {podSelector: {matchLabels: {app: orders}}, port: 8081, proxyProtocol: HTTP/1, accessPolicy: all-unauthenticated}
+";
+        let workloads = "
+- {namespace: shop, name: orders, labels: {app: orders}, ports: [{name: http, port: 8080}],
+   probes: [{path: /ready, port: 8090}]}
+- {namespace: shop, name: web, labels: {app: web}, ports: [{name: web, port: 7000}],
+   annotations: {config.linkerd.io/opaque-ports: web}}
+";
+        let ix = index_with(policies, workloads, Settings::default());
+        let look = |name: &str, port: u16| {
+            let req = http(name, port, ClientTls::None, "10.0.0.1", "GET", "/ready");
+            let d = ix.evaluate(&req).unwrap();
+            (d.protocol, d.per_connection, d.route.is_some(), d.verdict)
+        };
+        use ProxyProtocol::*;
+        // Namespace annotation: a Server with proxyProtocol unknown and a default server.
+        assert_eq!(look("orders", 8080), (Opaque, true, false, Verdict::Allow));
+        assert_eq!(look("orders", 5432), (Opaque, true, false, Verdict::Allow));
+        // Even a probed default port: the proxy never sees the HTTP request there.
+        assert_eq!(look("orders", 8090), (Opaque, true, false, Verdict::Allow));
+        // An explicit proxyProtocol wins over the annotation.
+        assert_eq!(look("orders", 8081), (Http1, false, true, Verdict::Allow));
+        // Ports outside the list keep detecting HTTP.
+        assert_eq!(look("orders", 9000), (Unknown, false, true, Verdict::Allow));
+        // The workload's own annotation (a port name) replaces the namespace's.
+        assert_eq!(look("web", 7000), (Opaque, true, false, Verdict::Allow));
+        assert_eq!(look("web", 5432), (Unknown, false, true, Verdict::Allow));
+        let req = http("web", 7000, ClientTls::None, "10.0.0.1", "GET", "/");
+        assert!(ix.evaluate(&req).unwrap().to_text().contains("(opaque)"));
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! authorizations are sorted by creationTimestamp then name, and the server-level list is
 //! ServerAuthorizations, then AuthorizationPolicies targeting the Server, then those targeting
 //! the Namespace, then the Server's `accessPolicy`, then `localhost`.
+//!
+//! Default servers depend on the workload, not just on the default policy: a port listed in
+//! `proxy-require-identity-inbound-ports` gets the authenticated twin of an allow-default, and a
+//! port with HTTP probes gets a `probe` route. The opaque-ports annotation does not change the
+//! server, only the protocol it is spoken with, so it is kept per workload and applied at lookup.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use super::resources::{
     ObjectRef, ProxyProtocol, Resource, ServerAuthorizationSpec, ServerSpec, Spec,
 };
 use super::route::RouteMatcher;
-use super::workload::Workload;
+use super::workload::{PortSet, Workload};
 
 /// A route attached to a Server, with the authorizations that target it.
 #[derive(Debug)]
@@ -54,15 +59,36 @@ pub struct Overlap {
 pub struct WorkloadPolicy {
     pub workload: Workload,
     pub default_policy: DefaultPolicy,
+    /// Ports a Server owns, and default servers with a probe route (ports with HTTP probes).
     ports: HashMap<u16, Arc<ServerPolicy>>,
     default_server: Arc<ServerPolicy>,
+    /// The default server on `require_identity_ports` (the same one when nothing upgrades).
+    authenticated_default_server: Arc<ServerPolicy>,
+    require_identity_ports: PortSet,
+    opaque_ports: PortSet,
     pub overlaps: Vec<Overlap>,
 }
 
 impl WorkloadPolicy {
-    /// The Server owning `port`, else the default server.
+    /// The Server owning `port`, else the default server for that port.
     pub fn server(&self, port: u16) -> &ServerPolicy {
-        self.ports.get(&port).unwrap_or(&self.default_server)
+        match self.ports.get(&port) {
+            Some(s) => s,
+            None if self.require_identity_ports.contains(port) => {
+                &self.authenticated_default_server
+            }
+            None => &self.default_server,
+        }
+    }
+
+    /// The protocol the proxy speaks on `port`: the Server's `proxyProtocol`, except that
+    /// `unknown` (detect) — which is also what default servers have — becomes opaque on a
+    /// port of the opaque-ports annotation, where the proxy never looks for HTTP.
+    pub fn protocol(&self, port: u16) -> ProxyProtocol {
+        match self.server(port).protocol {
+            ProxyProtocol::Unknown if self.opaque_ports.contains(port) => ProxyProtocol::Opaque,
+            p => p,
+        }
     }
 }
 
@@ -86,10 +112,12 @@ impl Index {
     /// as Linkerd would serve them if they had been admitted; run `lint` to reject them.
     pub fn build(set: &PolicySet, workloads: &[Workload], settings: &Settings) -> Index {
         let b = Builder::new(set, settings);
-        let mut servers: HashMap<(&str, &str), Arc<ServerPolicy>> = HashMap::new();
+        // Keyed by the probe paths too: a Server without routes carries the probe route of
+        // the port it serves, and one Server may serve ports with different probes.
+        let mut servers: HashMap<(&str, &str, Vec<String>), Arc<ServerPolicy>> = HashMap::new();
         let defaults: HashMap<DefaultPolicy, Arc<ServerPolicy>> = DefaultPolicy::ALL
             .into_iter()
-            .map(|p| (p, Arc::new(b.default_server(p))))
+            .map(|p| (p, Arc::new(b.default_server(p, &[]))))
             .collect();
         let mut index = Index {
             settings: settings.clone(),
@@ -97,10 +125,9 @@ impl Index {
             default_route: Meta::new("default", "default"),
         };
         for w in workloads {
-            let default_policy = w.default_policy(
-                b.namespaces.get(w.namespace.as_str()).copied(),
-                settings.default_policy,
-            );
+            let ns_annotations = b.namespaces.get(w.namespace.as_str()).copied();
+            let default_policy = w.default_policy(ns_annotations, settings.default_policy);
+            let require_identity_ports = w.require_identity_ports();
             let mut ports: HashMap<u16, Arc<ServerPolicy>> = HashMap::new();
             let mut owners: HashMap<u16, &str> = HashMap::new();
             let mut overlaps = Vec::new();
@@ -122,11 +149,24 @@ impl Index {
                         continue;
                     }
                     owners.insert(port, r.name());
+                    let paths = w.probe_paths(port);
                     let policy = servers
-                        .entry((r.namespace(), r.name()))
-                        .or_insert_with(|| Arc::new(b.server(r, spec)));
+                        .entry((r.namespace(), r.name(), paths))
+                        .or_insert_with_key(|(_, _, paths)| Arc::new(b.server(r, spec, paths)));
                     ports.insert(port, policy.clone());
                 }
+            }
+            for port in w.probe_ports() {
+                if owners.contains_key(&port) {
+                    continue;
+                }
+                let policy = if require_identity_ports.contains(port) {
+                    default_policy.require_identity()
+                } else {
+                    default_policy
+                };
+                let server = b.default_server(policy, &w.probe_paths(port));
+                ports.insert(port, Arc::new(server));
             }
             index
                 .workloads
@@ -139,6 +179,10 @@ impl Index {
                         default_policy,
                         ports,
                         default_server: defaults[&default_policy].clone(),
+                        authenticated_default_server: defaults[&default_policy.require_identity()]
+                            .clone(),
+                        require_identity_ports,
+                        opaque_ports: w.opaque_ports(ns_annotations),
                         overlaps,
                     },
                 );
@@ -435,10 +479,11 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    fn server(&self, r: &Resource, s: &ServerSpec) -> ServerPolicy {
+    /// A Server's policy; `probe_paths` are those of the port it serves on one workload.
+    fn server(&self, r: &Resource, s: &ServerSpec, probe_paths: &[String]) -> ServerPolicy {
         let ns = r.namespace();
         let grpc = s.proxy_protocol == ProxyProtocol::Grpc;
-        let routes = self
+        let mut routes: Vec<RoutePolicy> = self
             .routes
             .get(&format!("{ns}/{}", r.name()))
             .into_iter()
@@ -477,6 +522,11 @@ impl<'a> Builder<'a> {
             .unwrap_or(DefaultPolicy::Deny);
         authzs.extend(default_authz(access, self.settings).map(Arc::new));
         authzs.push(self.localhost.clone());
+        // No routes attached: Linkerd serves its automatic routes, with a probe route unless
+        // the Server speaks gRPC (probes are HTTP/1) or the port has no probes.
+        if routes.is_empty() && !grpc && !probe_paths.is_empty() {
+            routes = self.automatic_routes(probe_paths);
+        }
         ServerPolicy {
             meta: Meta::new("server", r.name()),
             protocol: s.proxy_protocol,
@@ -485,10 +535,42 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A port no Server selects: named after the default policy, match-all default route,
-    /// the policy's own authorization (none for deny) and localhost. Namespace-targeted
-    /// AuthorizationPolicies do not attach here, as in Linkerd.
-    fn default_server(&self, policy: DefaultPolicy) -> ServerPolicy {
+    /// Linkerd's routes for a Server (or default server) without routes on a port with HTTP
+    /// probes: the `probe` route (GET on the exact probe paths), authorized by `default/probe`
+    /// from the probe networks ahead of the server-level list, and the match-all `default`
+    /// route. Without probes the empty route list stands for the default route alone.
+    fn automatic_routes(&self, probe_paths: &[String]) -> Vec<RoutePolicy> {
+        let probe = Authz {
+            meta: Meta::new("default", "probe"),
+            networks: self
+                .settings
+                .probe_networks
+                .iter()
+                .copied()
+                .map(NetworkMatch::all)
+                .collect(),
+            authentication: Authentication::Unauthenticated,
+            unresolved: None,
+        };
+        vec![
+            RoutePolicy {
+                meta: Meta::new("default", "probe"),
+                matcher: RouteMatcher::probe(probe_paths),
+                authzs: vec![Arc::new(probe)],
+            },
+            RoutePolicy {
+                meta: Meta::new("default", "default"),
+                matcher: RouteMatcher::match_all(),
+                authzs: Vec::new(),
+            },
+        ]
+    }
+
+    /// A port no Server selects: named after the default policy, match-all default route
+    /// (plus the probe route when the port has HTTP probes), the policy's own authorization
+    /// (none for deny) and localhost. Namespace-targeted AuthorizationPolicies do not attach
+    /// here, as in Linkerd.
+    fn default_server(&self, policy: DefaultPolicy, probe_paths: &[String]) -> ServerPolicy {
         let mut authzs: Vec<Arc<Authz>> = default_authz(policy, self.settings)
             .map(Arc::new)
             .into_iter()
@@ -497,7 +579,11 @@ impl<'a> Builder<'a> {
         ServerPolicy {
             meta: Meta::new("default", policy.as_str()),
             protocol: ProxyProtocol::Unknown,
-            routes: Vec::new(),
+            routes: if probe_paths.is_empty() {
+                Vec::new()
+            } else {
+                self.automatic_routes(probe_paths)
+            },
             authzs,
         }
     }

@@ -209,6 +209,36 @@ impl RouteMatcher {
         })
     }
 
+    /// Linkerd's automatic `default` route: every request, scored lowest (prefix `/`).
+    pub fn match_all() -> RouteMatcher {
+        RouteMatcher {
+            hosts: Vec::new(),
+            rules: vec![RuleMatch::Http {
+                path: PathRule::Prefix(String::new()),
+                headers: Vec::new(),
+                query: Vec::new(),
+                method: None,
+            }],
+        }
+    }
+
+    /// Linkerd's automatic `probe` route: `GET` on exactly one of the workload's probe paths.
+    /// An exact path with a method outscores the match-all route, so probes land here.
+    pub fn probe(paths: &[String]) -> RouteMatcher {
+        RouteMatcher {
+            hosts: Vec::new(),
+            rules: paths
+                .iter()
+                .map(|p| RuleMatch::Http {
+                    path: PathRule::Exact(p.clone()),
+                    headers: Vec::new(),
+                    query: Vec::new(),
+                    method: Some("GET".into()),
+                })
+                .collect(),
+        }
+    }
+
     /// The best score of any of the route's matches, or `None` if none matches.
     pub fn score(&self, req: &RequestView<'_>) -> Option<Score> {
         let (host_kind, host_len) = if self.hosts.is_empty() {
@@ -341,6 +371,19 @@ mod tests {
             host,
             headers: &[],
         }
+    }
+
+    #[test]
+    fn probe_route_is_get_on_exact_paths_and_beats_match_all() {
+        let probe = RouteMatcher::probe(&["/ready".into(), "/live".into()]);
+        let all = RouteMatcher::match_all();
+        let ready = req("GET", "/ready", None);
+        assert!(probe.score(&ready) > all.score(&ready));
+        assert!(probe.score(&req("GET", "/live?x=1", None)).is_some());
+        assert!(probe.score(&req("POST", "/ready", None)).is_none());
+        assert!(probe.score(&req("GET", "/ready/more", None)).is_none());
+        assert!(all.score(&req("DELETE", "/anything", None)).is_some());
+        assert!(RouteMatcher::probe(&[]).score(&ready).is_none());
     }
 
     #[test]
