@@ -83,8 +83,10 @@ impl Decoder {
         Ok(value)
     }
 
-    /// Decodes the next datum from a cursor over a stream of datums (a container block).
+    /// Decodes the next datum from a cursor over a stream of datums (a container block),
+    /// under this decoder's limits whatever the cursor was made with.
     pub fn decode_next(&self, cursor: &mut Cursor<'_>) -> Result<Value, DecodeError> {
+        cursor.limits = self.limits;
         cursor.budget = self.limits.max_allocation;
         cursor.depth = 0;
         self.read(self.plan.root(), cursor)
@@ -599,6 +601,22 @@ mod tests {
         bytes.push(0);
         let err = d.decode(&bytes).unwrap_err();
         assert!(err.message.contains("nesting deeper"), "{err}");
+    }
+
+    #[test]
+    fn a_stream_is_decoded_under_the_decoders_limits() {
+        let tight = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        let d = decoder(
+            r#"{"type":"record","name":"n","fields":[{"name":"next","type":["null","n"]}]}"#,
+        )
+        .with_limits(tight);
+        let bytes = [0x02, 0x02, 0x02, 0x00];
+        let mut cursor = Cursor::new(&bytes, &Limits::default());
+        let err = d.decode_next(&mut cursor).unwrap_err();
+        assert!(err.message.contains("limit of 2"), "{err}");
     }
 
     #[test]
