@@ -95,6 +95,18 @@ pub fn closed_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Runs a command whose errors are usage or parse errors: exit 2 with one line, so exit 1
+/// stays free for the command's own "no" (incompatible, denied, lint errors).
+fn or_usage(f: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
+    f().unwrap_or_else(|e| {
+        if closed_pipe(&e) {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
+}
+
 /// Reads and parses a schema file; errors name the file.
 fn read_schema(path: &Path) -> anyhow::Result<Arc<Schema>> {
     let text =

@@ -104,10 +104,8 @@ impl ClusterArgs {
     }
 }
 
-const USAGE: u8 = 2;
-
 pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
-    let result = match cmd {
+    Ok(super::or_usage(|| match cmd {
         PolicyCommand::Lint {
             paths,
             workloads,
@@ -154,10 +152,6 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             };
             run_eval(&inputs, tls, client_ip, http, &cluster, json)
         }
-    };
-    Ok(result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
-        ExitCode::from(USAGE)
     }))
 }
 

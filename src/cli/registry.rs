@@ -120,13 +120,18 @@ pub(super) fn block_on<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow:
     runtime()?.block_on(f)
 }
 
+/// Whether `--registry DIR|URL` names a remote registry rather than a directory.
+pub(super) fn is_url(spec: &str) -> bool {
+    spec.starts_with("http://") || spec.starts_with("https://")
+}
+
 /// The schema source for `--registry DIR|URL`, and the runtime a URL needs kept alive while
 /// decoding.
 pub fn schema_source(
     spec: &str,
     auth: &AuthArgs,
 ) -> anyhow::Result<(Box<dyn SchemaSource>, Option<tokio::runtime::Runtime>)> {
-    if spec.starts_with("http://") || spec.starts_with("https://") {
+    if is_url(spec) {
         let client = Arc::new(RegistryClient::new(spec, auth.auth())?);
         let rt = runtime()?;
         let source = ClientSource::new(client, rt.handle().clone());

@@ -81,9 +81,6 @@ pub enum Algorithm {
     Md5,
 }
 
-/// Exit code for a usage or parse error in `compat`/`check`/`diff`.
-const USAGE: u8 = 2;
-
 pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         SchemaCommand::Fingerprint {
@@ -95,7 +92,7 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
             reader,
             writer,
             json,
-        } => Ok(or_usage(|| compat(&reader, &writer, json))),
+        } => Ok(super::or_usage(|| compat(&reader, &writer, json))),
         SchemaCommand::Check {
             level,
             new,
@@ -104,7 +101,7 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
             subject,
             registry_auth,
             json,
-        } => Ok(or_usage(|| {
+        } => Ok(super::or_usage(|| {
             let (level, olds) = match (registry, subject) {
                 (Some(spec), Some(subject)) => {
                     subject_history(&spec, &registry_auth, &subject, level)?
@@ -119,19 +116,10 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
             };
             check_history(level, &new, &olds, json)
         })),
-        SchemaCommand::Diff { old, new, json } => Ok(or_usage(|| show_diff(&old, &new, json))),
-    }
-}
-
-/// Runs a command whose errors are usage errors (exit 2), printed as one line.
-fn or_usage(f: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
-    f().unwrap_or_else(|e| {
-        if super::closed_pipe(&e) {
-            return ExitCode::SUCCESS;
+        SchemaCommand::Diff { old, new, json } => {
+            Ok(super::or_usage(|| show_diff(&old, &new, json)))
         }
-        eprintln!("error: {e:#}");
-        ExitCode::from(USAGE)
-    })
+    }
 }
 
 fn verdict(compatible: bool) -> ExitCode {
@@ -202,7 +190,7 @@ fn subject_history(
     level: Option<Level>,
 ) -> anyhow::Result<(Level, History)> {
     let label = |v: u32| format!("{subject} v{v}");
-    if !(spec.starts_with("http://") || spec.starts_with("https://")) {
+    if !super::registry::is_url(spec) {
         let store = Store::open_read_only(Path::new(spec))?;
         let olds = store
             .versions(subject, false)?
