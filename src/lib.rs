@@ -5,6 +5,8 @@ pub mod avro;
 pub mod cli;
 pub mod identity;
 pub mod policy;
+pub mod proxy;
 pub mod registry;
+pub mod tap;
 #[cfg(feature = "gui")]
 pub mod ui;
