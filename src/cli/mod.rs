@@ -22,6 +22,7 @@ macro_rules! out {
 mod avro;
 mod identity;
 mod policy;
+mod proxy;
 mod registry;
 mod schema;
 
@@ -56,6 +57,8 @@ pub enum Command {
     /// Lint Linkerd policy and schema contracts; evaluate a request against them.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Run one sidecar proxy (inbound mTLS, outbound, admin) from a config file.
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Registry(cmd)) => registry::run(cmd),
         Some(Command::Identity(cmd)) => identity::run(cmd),
         Some(Command::Policy(cmd)) => policy::run(cmd),
+        Some(Command::Proxy(args)) => proxy::run(args),
     }
 }
 

@@ -120,10 +120,7 @@ pub(super) fn block_on<T>(f: impl Future<Output = anyhow::Result<T>>) -> anyhow:
     runtime()?.block_on(f)
 }
 
-/// Whether `--registry DIR|URL` names a remote registry rather than a directory.
-pub(super) fn is_url(spec: &str) -> bool {
-    spec.starts_with("http://") || spec.starts_with("https://")
-}
+pub(super) use crate::registry::is_url;
 
 /// The schema source for `--registry DIR|URL`, and the runtime a URL needs kept alive while
 /// decoding.

@@ -278,6 +278,41 @@ impl std::fmt::Debug for Leaf {
 }
 
 impl Leaf {
+    /// A certificate chain (leaf first) and its PKCS#8 key from PEM, as a sidecar reads the
+    /// files it was given. The identity is the leaf's first SAN, which must be a Linkerd name.
+    pub fn from_pem(chain: &[u8], key_pem: &[u8]) -> Result<Self> {
+        Leaf::assemble(certs_from_pem(chain)?, key::from_pem(key_pem)?)
+    }
+
+    /// [`Leaf::from_pem`] over files; errors name the file.
+    pub fn load(chain: &Path, key_file: &Path) -> Result<Self> {
+        let read =
+            |path: &Path| read_limited(path).map_err(|e| IdentityError::Read(e).in_file(path));
+        let certs = certs_from_pem(&read(chain)?).map_err(|e| e.in_file(chain))?;
+        let key = key::from_pem(&read(key_file)?).map_err(|e| e.in_file(key_file))?;
+        Leaf::assemble(certs, key).map_err(|e| match e {
+            IdentityError::KeyMismatch { .. } => e.in_file(key_file),
+            e => e.in_file(chain),
+        })
+    }
+
+    fn assemble(chain: Vec<CertificateDer<'static>>, key: KeyPair) -> Result<Self> {
+        let info = CertInfo::parse(&chain[0], 0)?;
+        if info.public_key != key.public_key_raw() {
+            return Err(IdentityError::KeyMismatch {
+                subject: info.subject,
+            });
+        }
+        let id = info.identity().ok_or(IdentityError::NoPeerIdentity)?;
+        Ok(Leaf {
+            name: IdentityName::parse(id)?,
+            chain,
+            key,
+            not_before: info.not_before,
+            not_after: info.not_after,
+        })
+    }
+
     pub fn name(&self) -> &IdentityName {
         &self.name
     }
@@ -452,6 +487,23 @@ mod tests {
             ca.issue(&web(), &zero, now),
             Err(IdentityError::ZeroLifetime)
         ));
+    }
+
+    #[test]
+    fn a_leaf_round_trips_through_its_files() {
+        let now = SystemTime::now();
+        let ca = Ca::generate(&ControlPlane::default(), now).unwrap();
+        let leaf = ca.issue(&web(), &LeafPolicy::default(), now).unwrap();
+        let back = Leaf::from_pem(leaf.chain_pem().as_bytes(), leaf.key_pem().as_bytes()).unwrap();
+        assert_eq!(back.name(), leaf.name());
+        assert_eq!(
+            (back.not_before(), back.not_after()),
+            (leaf.not_before(), leaf.not_after())
+        );
+        let other = ca.issue(&web(), &LeafPolicy::default(), now).unwrap();
+        let err =
+            Leaf::from_pem(leaf.chain_pem().as_bytes(), other.key_pem().as_bytes()).unwrap_err();
+        assert!(matches!(err, IdentityError::KeyMismatch { .. }), "{err}");
     }
 
     #[test]

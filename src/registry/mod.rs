@@ -14,3 +14,8 @@ pub use client::{Auth, RegistryClient, RemoteSchema};
 pub use error::RegistryError;
 pub use source::{ClientSource, StoreSource};
 pub use store::{Reference, Store, StoredSchema, SubjectVersion, VersionSpec};
+
+/// Whether a registry given as `DIR|URL` names a remote registry rather than a directory.
+pub fn is_url(spec: &str) -> bool {
+    spec.starts_with("http://") || spec.starts_with("https://")
+}

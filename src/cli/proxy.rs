@@ -1,0 +1,70 @@
+//! `meshlens proxy --config proxy.yaml`: one standalone sidecar (inbound, outbound, admin),
+//! for a staging mesh or a container. Runs until Ctrl-C or SIGTERM.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::proxy::config::ProxyConfig;
+use crate::proxy::sidecar::Sidecar;
+use crate::tap::Publisher;
+
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// The sidecar's configuration (see the README's "Running a sidecar").
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Worker threads; linkerd2-proxy uses one core by default.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+}
+
+pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let config = ProxyConfig::load(&args.config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let workload = format!("{}/{}", config.workload.namespace, config.workload.name);
+        let sidecar = Sidecar::start(config, Publisher::default()).await?;
+        {
+            let a = &sidecar.addrs;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "meshlens proxy for {workload} as {}",
+                sidecar.shared.local_identity()
+            )?;
+            writeln!(out, "inbound  {} (mTLS)", a.inbound)?;
+            writeln!(out, "outbound {} (plain HTTP from the app)", a.outbound)?;
+            for t in &a.tcp {
+                writeln!(out, "tcp      {t} (opaque)")?;
+            }
+            out.flush()?;
+        }
+        shutdown_signal().await;
+        sidecar.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Ctrl-C, or SIGTERM from a container runtime.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,534 @@
+//! The inbound proxy: accepts mTLS from peers' outbound proxies (and plaintext from unmeshed
+//! clients), learns the client's identity, evaluates policy per HTTP request or per opaque
+//! connection, and forwards what is allowed to the local app.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{HOST, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, Uri};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::body::{Observed, ProxyBody, boxed};
+use super::detect::{Detected, MAX_DETECT, detect};
+use super::exchange::{Exchange, ResponseEnd, tap_decision};
+use super::http::{authority_of, is_grpc, strip_hop_by_hop};
+use super::respond;
+use super::shared::Shared;
+use super::transport_header::{self, Header};
+use super::upstream::{PlainClients, UpstreamError};
+use crate::policy::authz::ClientTls;
+use crate::policy::eval::{HttpRequest, Request as PolicyRequest, Verdict};
+use crate::policy::resources::ProxyProtocol;
+use crate::tap::{self, Direction, Endpoint, EventKind};
+
+pub struct Inbound {
+    shared: Arc<Shared>,
+    app_host: IpAddr,
+    default_port: u16,
+    app: PlainClients,
+}
+
+/// What is known about a connection once it is accepted.
+struct Conn {
+    peer: SocketAddr,
+    tls: ClientTls,
+    /// Linkerd's `no_tls_reason` for plaintext connections.
+    no_tls_reason: Option<&'static str>,
+}
+
+impl Inbound {
+    pub fn new(shared: Arc<Shared>, app_host: IpAddr, default_port: u16) -> Inbound {
+        let app = PlainClients::new(shared.timeouts.connect, None);
+        Inbound {
+            shared,
+            app_host,
+            default_port,
+            app,
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Serves one accepted connection to its end. Never panics on what the client sends.
+    pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let detect_timeout = self.shared.timeouts.detect;
+        let detected = match tokio::time::timeout(detect_timeout, peek_protocol(&tcp)).await {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "inbound: reading the first bytes: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "inbound: no bytes within {detect_timeout:?}; closing");
+                return;
+            }
+        };
+        if detected != Detected::Tls {
+            let conn = Conn {
+                peer,
+                tls: ClientTls::None,
+                no_tls_reason: Some("no_tls_from_remote"),
+            };
+            let port = self.default_port;
+            let opaque = self.is_opaque(port) || detected == Detected::Opaque;
+            return if opaque {
+                self.opaque(tcp, conn, port).await
+            } else {
+                self.http(tcp, conn, detected == Detected::Http2).await
+            };
+        }
+        let acceptor =
+            tokio_rustls::TlsAcceptor::from(self.shared.credentials.configs().server.clone());
+        let tls = match tokio::time::timeout(detect_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                // No client certificate, a foreign trust anchor, an expired certificate.
+                tracing::info!(%peer, "inbound: TLS handshake refused: {}", crate::identity::handshake_error(e));
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "inbound: TLS handshake timed out");
+                return;
+            }
+        };
+        let (_, session) = tls.get_ref();
+        let client_id = crate::identity::peer_identity(session.peer_certificates()).ok();
+        let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+        let conn = Conn {
+            peer,
+            tls: ClientTls::Mtls(client_id),
+            no_tls_reason: None,
+        };
+        match alpn.as_deref() {
+            Some(transport_header::ALPN) => {
+                let mut tls = tls;
+                match tokio::time::timeout(detect_timeout, Header::read(&mut tls)).await {
+                    Ok(Ok(header)) => self.opaque(tls, conn, header.port).await,
+                    Ok(Err(e)) => tracing::info!(%peer, "inbound: bad transport header: {e}"),
+                    Err(_) => tracing::info!(%peer, "inbound: no transport header in time"),
+                }
+            }
+            Some(b"h2") => self.http(tls, conn, true).await,
+            _ => self.http(tls, conn, false).await,
+        }
+    }
+
+    fn is_opaque(&self, port: u16) -> bool {
+        let policy = self.shared.policy();
+        let w = &self.shared.workload;
+        policy
+            .index
+            .workload(&w.namespace, &w.name)
+            .is_some_and(|wp| wp.protocol(port) == ProxyProtocol::Opaque)
+    }
+
+    async fn http<IO>(self: Arc<Self>, io: IO, conn: Conn, h2: bool)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let conn = Arc::new(conn);
+        let peer = conn.peer;
+        let this = self.clone();
+        let service = service_fn(move |req| {
+            let this = this.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(this.handle(req, &conn).await) }
+        });
+        let io = TokioIo::new(io);
+        let result = if h2 {
+            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .serve_connection(io, service)
+                .await
+        } else {
+            hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.shared.timeouts.detect)
+                .serve_connection(io, service)
+                .await
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, "inbound connection ended: {e}");
+        }
+    }
+
+    /// The app port a request is for: the one its authority names when the workload declares
+    /// it, else the default.
+    fn target_port(&self, authority: &str) -> u16 {
+        authority
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .filter(|p| self.shared.workload.ports.iter().any(|np| np.port == *p))
+            .unwrap_or(self.default_port)
+    }
+
+    async fn handle(&self, mut req: Request<Incoming>, conn: &Conn) -> Response<ProxyBody> {
+        let shared = &self.shared;
+        let started = Instant::now();
+        let grpc = is_grpc(&req);
+        let authority = authority_of(&req).unwrap_or_default();
+        let port = self.target_port(&authority);
+        // Set by a peer's outbound proxy that carried an HTTP/1 request over HTTP/2.
+        let orig_h1 = req
+            .headers_mut()
+            .remove("l5d-orig-proto")
+            .is_some_and(|v| v.as_bytes().starts_with(b"HTTP/1"));
+        let to_app_h2 = !orig_h1 && req.version() == hyper::Version::HTTP_2;
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let policy = shared.policy();
+        let w = &shared.workload;
+        let preq = PolicyRequest {
+            namespace: w.namespace.clone(),
+            workload: w.name.clone(),
+            port,
+            client_ip: conn.peer.ip(),
+            tls: conn.tls.clone(),
+            http: Some(HttpRequest {
+                method: req.method().as_str().to_string(),
+                path: path.clone(),
+                host: Some(authority.clone()),
+                headers: req
+                    .headers()
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))
+                    })
+                    .collect(),
+                grpc,
+            }),
+        };
+        let decision = match policy.index.evaluate(&preq) {
+            Ok(d) => d,
+            Err(e) => {
+                return respond::error(
+                    hyper::StatusCode::INTERNAL_SERVER_ERROR,
+                    &e.to_string(),
+                    grpc,
+                );
+            }
+        };
+        let client_id = match &conn.tls {
+            ClientTls::Mtls(id) => id.clone(),
+            ClientTls::None => None,
+        };
+        let exchange = Exchange {
+            stream: shared.next_stream(),
+            started,
+            proxy: shared.proxy_name.clone(),
+            direction: Direction::Inbound,
+            source: Endpoint {
+                addr: conn.peer.to_string(),
+                identity: client_id.clone(),
+                ..Endpoint::default()
+            },
+            destination: Endpoint {
+                addr: SocketAddr::new(self.app_host, port).to_string(),
+                namespace: Some(w.namespace.clone()),
+                workload: Some(w.name.clone()),
+                identity: Some(shared.local_identity().to_string()),
+            },
+            tls: tap::Tls {
+                secured: client_id.is_some(),
+                reason: conn.no_tls_reason.map(str::to_string),
+            },
+            http: tap::Http {
+                protocol: protocol_name(req.version(), grpc).to_string(),
+                method: req.method().as_str().to_string(),
+                authority: authority.clone(),
+                path,
+                content_type: req
+                    .headers()
+                    .get(hyper::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                ..tap::Http::default()
+            },
+            decision: shared.tap.active().then(|| tap_decision(&decision)),
+        };
+        exchange.request_start(&shared.tap);
+        let refusal = match decision.verdict {
+            Verdict::Allow => None,
+            Verdict::Deny => {
+                tracing::info!(
+                    server = %decision.server, route = ?decision.route.map(|r| r.to_string()),
+                    client.tls = ?conn.tls, client.ip = %conn.peer.ip(),
+                    "Request denied"
+                );
+                Some((
+                    respond::denied(grpc, client_id.is_some()),
+                    respond::UNAUTHORIZED,
+                ))
+            }
+            Verdict::NoRoute => Some((respond::no_route(grpc), respond::NO_ROUTE)),
+        };
+        drop(decision);
+        if let Some((response, error)) = refusal {
+            return self.finish_local(&exchange, response, Some(error));
+        }
+
+        let (mut parts, body) = req.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        if !to_app_h2
+            && !parts.headers.contains_key(HOST)
+            && let Ok(v) = HeaderValue::from_str(&authority)
+        {
+            parts.headers.insert(HOST, v);
+        }
+        let app_addr = SocketAddr::new(self.app_host, port);
+        parts.uri = match Uri::builder()
+            .scheme("http")
+            .authority(app_addr.to_string())
+            .path_and_query(exchange.http.path.as_str())
+            .build()
+        {
+            Ok(uri) => uri,
+            Err(e) => {
+                let r = respond::error(
+                    hyper::StatusCode::BAD_REQUEST,
+                    &format!("bad request target: {e}"),
+                    grpc,
+                );
+                return self.finish_local(&exchange, r, Some("bad request target"));
+            }
+        };
+        parts.version = if to_app_h2 {
+            hyper::Version::HTTP_2
+        } else {
+            hyper::Version::HTTP_11
+        };
+        let request_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = request_bytes.clone();
+        let body = boxed(Observed::new(body, 0, move |s| {
+            counted.store(s.bytes, std::sync::atomic::Ordering::Relaxed);
+        }));
+        let upstream = Request::from_parts(parts, body);
+        let timeout = shared.timeouts.response;
+        let sent = self.app.send(upstream, app_addr, to_app_h2);
+        let result = if timeout.is_zero() {
+            sent.await
+        } else {
+            tokio::time::timeout(timeout, sent)
+                .await
+                .unwrap_or(Err(UpstreamError::Timeout {
+                    what: "the app's response",
+                    after: timeout,
+                }))
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let message = format!("app at {app_addr}: {e}");
+                tracing::info!("inbound: {message}");
+                let r = respond::error(e.status(), &message, grpc);
+                return self.finish_local(&exchange, r, Some(&message));
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        let status = parts.status.as_u16();
+        let trailers_only = body::grpc_status(&parts.headers);
+        exchange.response_start(&shared.tap, status, None);
+        let tap = shared.tap.clone();
+        let body = Observed::new(body, 0, move |s| {
+            exchange.response_end(
+                &tap,
+                ResponseEnd {
+                    status,
+                    grpc_status: s.grpc_status.or(trailers_only),
+                    request_bytes: request_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                    response_bytes: s.bytes,
+                    proxy_error: s.error,
+                    avro: Vec::new(),
+                },
+            )
+        });
+        Response::from_parts(parts, boxed(body))
+    }
+
+    /// Tap for an answer the proxy gave itself.
+    fn finish_local(
+        &self,
+        exchange: &Exchange,
+        response: Response<ProxyBody>,
+        error: Option<&str>,
+    ) -> Response<ProxyBody> {
+        let status = response.status().as_u16();
+        let tap = &self.shared.tap;
+        exchange.response_start(tap, status, error);
+        exchange.response_end(
+            tap,
+            ResponseEnd {
+                status,
+                grpc_status: body::grpc_status(response.headers()),
+                proxy_error: error.map(str::to_string),
+                ..ResponseEnd::default()
+            },
+        );
+        response
+    }
+
+    /// An opaque connection: one decision for the whole connection, re-checked whenever the
+    /// policy changes (a connection that becomes unauthorized is closed).
+    async fn opaque<IO>(self: Arc<Self>, mut io: IO, conn: Conn, port: u16)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = &self.shared;
+        let w = &shared.workload;
+        let preq = PolicyRequest {
+            namespace: w.namespace.clone(),
+            workload: w.name.clone(),
+            port,
+            client_ip: conn.peer.ip(),
+            tls: conn.tls.clone(),
+            http: None,
+        };
+        let check = |policy: &super::policy_state::PolicyState| {
+            policy
+                .index
+                .evaluate(&preq)
+                .map(|d| (d.verdict, tap_decision(&d)))
+        };
+        let mut changes = shared.policy_changes();
+        let Ok((verdict, decision)) = check(&shared.policy()) else {
+            return;
+        };
+        let client_id = match &conn.tls {
+            ClientTls::Mtls(id) => id.clone(),
+            ClientTls::None => None,
+        };
+        let app_addr = SocketAddr::new(self.app_host, port);
+        let mut event = tap::Event {
+            stream: shared.next_stream(),
+            kind: EventKind::TcpOpen,
+            time_us: tap::event::now_us(),
+            proxy: shared.proxy_name.clone(),
+            direction: Direction::Inbound,
+            source: Endpoint {
+                addr: conn.peer.to_string(),
+                identity: client_id.clone(),
+                ..Endpoint::default()
+            },
+            destination: Endpoint {
+                addr: app_addr.to_string(),
+                namespace: Some(w.namespace.clone()),
+                workload: Some(w.name.clone()),
+                identity: Some(shared.local_identity().to_string()),
+            },
+            tls: tap::Tls {
+                secured: client_id.is_some(),
+                reason: conn.no_tls_reason.map(str::to_string),
+            },
+            http: None,
+            tcp: Some(tap::Tcp::default()),
+            decision: Some(decision),
+            avro: Vec::new(),
+            lost: 0,
+        };
+        let started = Instant::now();
+        let publish = |event: &tap::Event| {
+            if shared.tap.active() {
+                shared.tap.publish(event.clone());
+            }
+        };
+        publish(&event);
+        let close = |event: &mut tap::Event, bytes: (u64, u64), error: Option<String>| {
+            event.kind = EventKind::TcpClose;
+            event.time_us = tap::event::now_us();
+            event.tcp = Some(tap::Tcp {
+                bytes_in: bytes.0,
+                bytes_out: bytes.1,
+                duration_us: Some(started.elapsed().as_micros() as u64),
+                error,
+            });
+            publish(event);
+        };
+        if verdict != Verdict::Allow {
+            tracing::info!(%port, client.tls = ?conn.tls, client.ip = %conn.peer.ip(), "Connection denied");
+            close(&mut event, (0, 0), Some("denied by policy".into()));
+            return;
+        }
+        let connect = tokio::time::timeout(shared.timeouts.connect, TcpStream::connect(app_addr));
+        let mut app = match connect.await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                close(&mut event, (0, 0), Some(format!("app at {app_addr}: {e}")));
+                return;
+            }
+            Err(_) => {
+                close(
+                    &mut event,
+                    (0, 0),
+                    Some(format!("app at {app_addr}: connect timed out")),
+                );
+                return;
+            }
+        };
+        let _ = app.set_nodelay(true);
+        let mut copy = std::pin::pin!(tokio::io::copy_bidirectional(&mut io, &mut app));
+        let outcome = loop {
+            tokio::select! {
+                r = &mut copy => break r.map_err(|e| e.to_string()),
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    if !matches!(check(&shared.policy()), Ok((Verdict::Allow, _))) {
+                        break Err("closed: the policy no longer authorizes this connection".into());
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(bytes) => close(&mut event, bytes, None),
+            Err(e) => close(&mut event, (0, 0), Some(e)),
+        }
+    }
+}
+
+use super::body;
+
+pub(super) fn protocol_name(version: hyper::Version, grpc: bool) -> &'static str {
+    match (version, grpc) {
+        (_, true) => "gRPC",
+        (hyper::Version::HTTP_2, _) => "HTTP/2",
+        (hyper::Version::HTTP_10, _) => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Peeks (without consuming) until the first bytes say what the protocol is.
+pub(super) async fn peek_protocol(tcp: &TcpStream) -> std::io::Result<Detected> {
+    let mut buf = vec![0u8; MAX_DETECT];
+    loop {
+        let n = tcp.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before sending anything",
+            ));
+        }
+        match detect(&buf[..n]) {
+            Detected::NeedMore if n < MAX_DETECT => {
+                // peek returns at once while bytes are buffered: wait for more to arrive.
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Detected::NeedMore => return Ok(Detected::Opaque),
+            d => return Ok(d),
+        }
+    }
+}

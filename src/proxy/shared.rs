@@ -1,0 +1,86 @@
+//! What both proxies of one sidecar share: who the workload is, its identity, the policy in
+//! force, limits, and where tap events go.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::config::{InspectionLimits, Timeouts};
+use super::credentials::Credentials;
+use super::policy_state::PolicyState;
+use crate::policy::workload::Workload;
+use crate::tap::Publisher;
+
+pub struct Shared {
+    pub workload: Workload,
+    /// `namespace/name`, as tap names the proxy.
+    pub proxy_name: String,
+    pub credentials: Arc<Credentials>,
+    policy: RwLock<Arc<PolicyState>>,
+    policy_generation: tokio::sync::watch::Sender<u64>,
+    pub tap: Publisher,
+    pub timeouts: Timeouts,
+    pub limits: InspectionLimits,
+    /// Random per process, so stream ids from two proxies rarely collide in a merged view.
+    stream_base: u64,
+    next_stream: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(
+        workload: Workload,
+        credentials: Arc<Credentials>,
+        policy: PolicyState,
+        tap: Publisher,
+        timeouts: Timeouts,
+        limits: InspectionLimits,
+    ) -> Shared {
+        let generation = policy.generation;
+        Shared {
+            proxy_name: format!("{}/{}", workload.namespace, workload.name),
+            workload,
+            credentials,
+            policy: RwLock::new(Arc::new(policy)),
+            policy_generation: tokio::sync::watch::channel(generation).0,
+            tap,
+            timeouts,
+            limits,
+            stream_base: random_base(),
+            next_stream: AtomicU64::new(1),
+        }
+    }
+
+    pub fn policy(&self) -> Arc<PolicyState> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_policy(&self, state: PolicyState) {
+        let generation = state.generation;
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+        self.policy_generation.send_replace(generation);
+    }
+
+    /// Changes whenever a new policy takes effect.
+    pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.policy_generation.subscribe()
+    }
+
+    pub fn next_stream(&self) -> u64 {
+        self.stream_base ^ self.next_stream.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn local_identity(&self) -> &str {
+        self.credentials.local().as_str()
+    }
+}
+
+fn random_base() -> u64 {
+    let mut bytes = [0u8; 8];
+    // The same source rustls uses; a failure only makes ids less unique.
+    let _ = rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes);
+    u64::from_le_bytes(bytes) & 0xffff_ffff_0000_0000
+}

@@ -1,0 +1,255 @@
+//! One sidecar put together: the inbound, outbound and opaque TCP listeners, identity and
+//! policy reloaded from their files, all stopped together. `meshlens proxy` runs one; the
+//! sandbox runs one per workload in the same process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::config::ProxyConfig;
+use super::credentials::Credentials;
+use super::destinations::Destinations;
+use super::error::{ProxyError, Result};
+use super::inbound::Inbound;
+use super::outbound::Outbound;
+use super::policy_state::PolicyState;
+use super::shared::Shared;
+use super::watch::{POLL, stamp};
+use crate::identity::IdentityName;
+use crate::policy::defaults::{DefaultPolicy, Settings};
+use crate::policy::ids::IdentityDomain;
+use crate::tap::Publisher;
+
+/// Where a running sidecar listens (ports resolved when the config asked for port 0).
+#[derive(Debug, Clone)]
+pub struct Addrs {
+    pub inbound: SocketAddr,
+    pub outbound: SocketAddr,
+    pub tcp: Vec<SocketAddr>,
+}
+
+pub struct Sidecar {
+    pub shared: Arc<Shared>,
+    pub addrs: Addrs,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Sidecar {
+    /// Binds every listener and starts serving; returns once all of them listen.
+    pub async fn start(config: ProxyConfig, tap: Publisher) -> Result<Sidecar> {
+        let defaults = IdentityDomain::default();
+        let domain = IdentityDomain {
+            control_namespace: config
+                .control_namespace
+                .clone()
+                .unwrap_or(defaults.control_namespace),
+            trust_domain: config.trust_domain.clone().unwrap_or(defaults.trust_domain),
+        };
+        let w = &config.workload;
+        let local = IdentityName::parse(&domain.service_account(&w.namespace, &w.service_account))?;
+        let credentials = Arc::new(Credentials::load(&config.identity, local)?);
+        let settings = Settings {
+            default_policy: match config
+                .policy
+                .as_ref()
+                .and_then(|p| p.default_policy.as_deref())
+            {
+                Some(p) => p
+                    .parse::<DefaultPolicy>()
+                    .map_err(|e| ProxyError::Policy(e.to_string()))?,
+                None => DefaultPolicy::default(),
+            },
+            domain,
+            ..Settings::default()
+        };
+        let policy_dir = config.policy.as_ref().map(|p| p.dir.clone());
+        let policy = match &policy_dir {
+            Some(dir) => PolicyState::load(dir, w, &settings, 1).map_err(ProxyError::Policy)?,
+            None => PolicyState::defaults(w, &settings),
+        };
+        for warning in &policy.warnings {
+            tracing::warn!("policy: left out: {warning}");
+        }
+        let shared = Arc::new(Shared::new(
+            w.clone(),
+            credentials.clone(),
+            policy,
+            tap,
+            config.timeouts.clone(),
+            config.inspection.clone(),
+        ));
+        let inbound = Arc::new(Inbound::new(
+            shared.clone(),
+            config.inbound.app_host,
+            config.inbound.port,
+        ));
+        let outbound = Arc::new(Outbound::new(
+            shared.clone(),
+            Destinations::new(&config.destinations),
+            config.outbound.source_ip,
+        ));
+
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let inbound_listener = bind(config.inbound.listen).await?;
+        let outbound_listener = bind(config.outbound.listen).await?;
+        let addrs_in = inbound_listener
+            .local_addr()
+            .map_err(|source| ProxyError::Listen {
+                addr: config.inbound.listen,
+                source,
+            })?;
+        let addrs_out = outbound_listener
+            .local_addr()
+            .map_err(|source| ProxyError::Listen {
+                addr: config.outbound.listen,
+                source,
+            })?;
+        let mut tcp_addrs = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        for route in &config.outbound.tcp {
+            let l = bind(route.listen).await?;
+            tcp_addrs.push(l.local_addr().map_err(|source| ProxyError::Listen {
+                addr: route.listen,
+                source,
+            })?);
+            tcp_listeners.push((l, route.destination.clone()));
+        }
+
+        let i = inbound.clone();
+        tasks.spawn(accept(inbound_listener, stopped.clone(), move |s, p| {
+            i.clone().serve(s, p)
+        }));
+        let o = outbound.clone();
+        tasks.spawn(accept(outbound_listener, stopped.clone(), move |s, p| {
+            o.clone().serve(s, p)
+        }));
+        for (l, destination) in tcp_listeners {
+            let o = outbound.clone();
+            tasks.spawn(accept(l, stopped.clone(), move |s, p| {
+                o.clone().serve_tcp(s, p, destination.clone())
+            }));
+        }
+        tasks.spawn(reload(
+            shared.clone(),
+            outbound,
+            policy_dir,
+            settings,
+            stopped,
+        ));
+        Ok(Sidecar {
+            shared,
+            addrs: Addrs {
+                inbound: addrs_in,
+                outbound: addrs_out,
+                tcp: tcp_addrs,
+            },
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, closes every connection and waits for the tasks to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ProxyError::Listen { addr, source })
+}
+
+/// Accepts until told to stop; then drops every connection it started.
+async fn accept<F, Fut>(listener: TcpListener, mut stop: watch::Receiver<bool>, serve: F)
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(serve(stream, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+/// Polls the identity files and the policy directory; a change that loads cleanly goes live,
+/// one that does not is logged and the current state stays in force.
+async fn reload(
+    shared: Arc<Shared>,
+    outbound: Arc<Outbound>,
+    policy_dir: Option<PathBuf>,
+    settings: Settings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let identity_paths = shared.credentials.paths();
+    let policy_paths: Vec<PathBuf> = policy_dir.iter().cloned().collect();
+    let mut identity_stamp = stamp(&identity_paths);
+    let mut policy_stamp = stamp(&policy_paths);
+    let mut generation = shared.policy().generation;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => return,
+        }
+        let now = stamp(&identity_paths);
+        if now != identity_stamp {
+            identity_stamp = now;
+            let before = shared.credentials.configs();
+            match shared.credentials.reload() {
+                Ok(()) => {
+                    tracing::info!("identity reloaded from {}", identity_paths[1].display());
+                    if !Arc::ptr_eq(&before, &shared.credentials.configs()) {
+                        outbound.reset_connections();
+                    }
+                }
+                Err(e) => tracing::warn!("identity not reloaded, the current one stays: {e}"),
+            }
+        }
+        if let Some(dir) = &policy_dir {
+            let now = stamp(&policy_paths);
+            if now != policy_stamp {
+                policy_stamp = now;
+                let dir = dir.clone();
+                let w = shared.workload.clone();
+                let s = settings.clone();
+                let next = generation + 1;
+                let loaded =
+                    tokio::task::spawn_blocking(move || PolicyState::load(&dir, &w, &s, next))
+                        .await;
+                match loaded {
+                    Ok(Ok(state)) => {
+                        generation = next;
+                        for warning in &state.warnings {
+                            tracing::warn!("policy: left out: {warning}");
+                        }
+                        tracing::info!("policy reloaded (generation {generation})");
+                        shared.set_policy(state);
+                    }
+                    Ok(Err(e)) => tracing::warn!("policy not reloaded, the current one stays: {e}"),
+                    Err(e) => tracing::warn!("policy reload failed: {e}"),
+                }
+            }
+        }
+    }
+}

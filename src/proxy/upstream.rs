@@ -1,0 +1,231 @@
+//! Connections the proxies open: to the local app (pooled HTTP/1 and HTTP/2 clients), and
+//! to peers' inbound proxies over mTLS — one multiplexed HTTP/2 connection per peer, as
+//! linkerd2-proxy keeps, so many client connections share one handshake.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::StatusCode;
+use hyper::client::conn::http2;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::ClientConfig;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::body::ProxyBody;
+use crate::identity::{IdentityError, IdentityName};
+
+/// Why the proxy got no response from upstream, and what it tells the client.
+#[derive(Debug)]
+pub enum UpstreamError {
+    Connect {
+        addr: SocketAddr,
+        error: String,
+    },
+    Tls {
+        addr: SocketAddr,
+        error: IdentityError,
+    },
+    Timeout {
+        what: &'static str,
+        after: Duration,
+    },
+    Http(String),
+}
+
+impl UpstreamError {
+    /// 502 when upstream failed or refused, 504 when it was too slow, as Linkerd answers.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Linkerd's `error` metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect { .. } => "connect",
+            UpstreamError::Tls { .. } => "tls",
+            UpstreamError::Timeout { .. } => "timeout",
+            UpstreamError::Http(_) => "i/o",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Connect { addr, error } => {
+                write!(f, "cannot connect to {addr}: {error}")
+            }
+            UpstreamError::Tls { addr, error } => write!(f, "mTLS with {addr} failed: {error}"),
+            UpstreamError::Timeout { what, after } => {
+                write!(
+                    f,
+                    "{what} timed out after {}",
+                    humantime::format_duration(*after)
+                )
+            }
+            UpstreamError::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Pooled plaintext clients (to the local app, or to unmeshed endpoints).
+#[derive(Clone)]
+pub struct PlainClients {
+    pub h1: Client<HttpConnector, ProxyBody>,
+    pub h2: Client<HttpConnector, ProxyBody>,
+}
+
+impl PlainClients {
+    /// `source`: the local address to connect from (`None`: the system's choice).
+    pub fn new(connect_timeout: Duration, source: Option<IpAddr>) -> PlainClients {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_local_address(source);
+        connector.set_nodelay(true);
+        let mut b = Client::builder(TokioExecutor::new());
+        b.pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90));
+        let h1 = b.build(connector.clone());
+        let h2 = b.http2_only(true).build(connector);
+        PlainClients { h1, h2 }
+    }
+
+    pub async fn send(
+        &self,
+        req: hyper::Request<ProxyBody>,
+        addr: SocketAddr,
+        h2: bool,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, UpstreamError> {
+        let client = if h2 { &self.h2 } else { &self.h1 };
+        client.request(req).await.map_err(|e| {
+            if e.is_connect() {
+                let error =
+                    std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+                UpstreamError::Connect { addr, error }
+            } else {
+                UpstreamError::Http(describe(&e))
+            }
+        })
+    }
+}
+
+/// The innermost cause, which is what a person needs to read.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<http2::SendRequest<ProxyBody>>>>;
+
+/// HTTP/2 connections to peers' inbound proxies, one per (address, identity).
+#[derive(Default)]
+pub struct PeerPool {
+    slots: Mutex<HashMap<(SocketAddr, String), Slot>>,
+}
+
+impl PeerPool {
+    /// A sender on a live connection to `addr` proving `identity`, connecting if needed.
+    pub async fn sender(
+        &self,
+        addr: SocketAddr,
+        identity: &str,
+        config: Arc<ClientConfig>,
+        connect_timeout: Duration,
+        source: Option<IpAddr>,
+    ) -> Result<http2::SendRequest<ProxyBody>, UpstreamError> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .entry((addr, identity.to_string()))
+                .or_default()
+                .clone()
+        };
+        let mut guard = slot.lock().await;
+        if let Some(sender) = guard.as_ref().filter(|s| !s.is_closed()) {
+            return Ok(sender.clone());
+        }
+        let tls = connect_tls(addr, identity, config, connect_timeout, source).await?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(4 << 20)
+            .keep_alive_interval(Duration::from_secs(10))
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| UpstreamError::Http(format!("HTTP/2 with {addr}: {}", describe(&e))))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%addr, "peer connection ended: {e}");
+            }
+        });
+        *guard = Some(sender.clone());
+        Ok(sender)
+    }
+
+    /// Forgets every connection, so the next request handshakes again (after a trust change).
+    pub fn clear(&self) {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// TCP then mTLS to `addr`, with SNI and verification name `identity`.
+pub async fn connect_tls(
+    addr: SocketAddr,
+    identity: &str,
+    config: Arc<ClientConfig>,
+    timeout: Duration,
+    source: Option<IpAddr>,
+) -> Result<TlsStream<TcpStream>, UpstreamError> {
+    let name = IdentityName::parse(identity)
+        .and_then(|n| crate::identity::server_name(&n))
+        .map_err(|error| UpstreamError::Tls { addr, error })?;
+    let connect = async {
+        let tcp = connect_tcp(addr, source)
+            .await
+            .map_err(|e| UpstreamError::Connect {
+                addr,
+                error: e.to_string(),
+            })?;
+        let _ = tcp.set_nodelay(true);
+        tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| UpstreamError::Tls {
+                addr,
+                error: crate::identity::handshake_error(e),
+            })
+    };
+    tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| UpstreamError::Timeout {
+            what: "connecting",
+            after: timeout,
+        })?
+}
+
+/// A TCP connection from `source` (any port) to `addr`.
+pub async fn connect_tcp(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
