@@ -357,7 +357,7 @@ impl<'a> Cursor<'a> {
             .checked_add(n)
             .filter(|e| *e <= self.buf.len())
             .ok_or_else(|| {
-                DecodeError::new(
+                DecodeError::end_of_input(
                     self.pos,
                     format!(
                         "needs {n} bytes but only {} remain",
@@ -377,7 +377,7 @@ impl<'a> Cursor<'a> {
         let mut shift = 0;
         loop {
             let Some(&byte) = self.buf.get(self.pos) else {
-                return Err(DecodeError::new(start, "truncated varint"));
+                return Err(DecodeError::end_of_input(start, "truncated varint"));
             };
             self.pos += 1;
             if shift == 63 && byte > 1 {
@@ -574,6 +574,12 @@ mod tests {
         let err = d.decode(&[0x02, 0x04, 0x02, b'x', 0x08, b'a']).unwrap_err();
         assert_eq!(err.path, ".lines[1].sku");
         assert_eq!(err.offset, 5);
+        assert!(err.end_of_input);
+        let damaged = d.decode(&[0x02, 0x04, 0x02, b'x', 0x03]).unwrap_err();
+        assert!(
+            !damaged.end_of_input,
+            "a negative length is damage: {damaged}"
+        );
         assert!(
             err.message.contains("needs 4 bytes but only 1 remain"),
             "{err}"

@@ -38,6 +38,9 @@ pub struct DecodeError {
     /// Where in the value the error happened, e.g. `.lines[3].price`; empty at the root.
     pub path: String,
     pub message: String,
+    /// The bytes ran out before the value did: the same bytes with more after them might
+    /// decode, so a caller that only kept a prefix can tell "cut short" from "damaged".
+    pub end_of_input: bool,
 }
 
 fn at_path(path: &str) -> String {
@@ -54,6 +57,14 @@ impl DecodeError {
             offset,
             path: String::new(),
             message: message.into(),
+            end_of_input: false,
+        }
+    }
+
+    pub(crate) fn end_of_input(offset: usize, message: impl Into<String>) -> DecodeError {
+        DecodeError {
+            end_of_input: true,
+            ..DecodeError::new(offset, message)
         }
     }
 

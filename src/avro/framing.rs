@@ -48,6 +48,21 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// A short stable name for machine-readable output (tap events, JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Framing::ContainerFile => "container",
+            Framing::SingleObject => "single-object",
+            Framing::ConfluentV0 => "confluent",
+            Framing::ConfluentV1 => "confluent-v1",
+            Framing::ApicurioContentId => "apicurio-content-id",
+            Framing::ApicurioGlobalId => "apicurio-global-id",
+            Framing::Glue => "glue",
+            Framing::Header => "header",
+            Framing::Bare => "bare",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Framing::ContainerFile => "object container file",

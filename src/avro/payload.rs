@@ -40,6 +40,23 @@ impl KnownSchema {
 pub trait SchemaSource: Send + Sync {
     /// `Ok(None)` when the source does not know the reference; `Err` when it could not be asked.
     fn lookup(&self, reference: &SchemaRef) -> Result<Option<KnownSchema>, String>;
+
+    /// A subject's live versions, oldest first, for drift classification. Sources without
+    /// subjects know none; an unknown subject has none.
+    fn versions(&self, _subject: &str) -> Result<Vec<KnownSchema>, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// Lets one source serve a `PayloadDecoder` and whoever else needs the same registry.
+impl<S: SchemaSource + ?Sized> SchemaSource for Arc<S> {
+    fn lookup(&self, reference: &SchemaRef) -> Result<Option<KnownSchema>, String> {
+        (**self).lookup(reference)
+    }
+
+    fn versions(&self, subject: &str) -> Result<Vec<KnownSchema>, String> {
+        (**self).versions(subject)
+    }
 }
 
 /// A decoded payload: how it was framed, which schema wrote it, and its values (one, or

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::avro::levels::Level;
-use crate::avro::{Kind, NodeId, Schema};
+use crate::avro::{Kind, NodeId, Schema, rabin_fingerprint};
 
 use super::authz::{ClientTls, Meta};
 use super::ids::{IdentityDomain, IdentityMatch};
@@ -111,6 +111,8 @@ pub struct SubjectContract {
     pub subject: String,
     pub producers: Vec<IdentityMatch>,
     pub reader: Arc<Schema>,
+    /// CRC-64-AVRO of the reader, computed once: drift results are cached by it.
+    pub reader_fingerprint: i64,
     pub level: Level,
     /// Field paths tap must redact: the listed ones, then the `sensitive` ones.
     pub redact: Vec<String>,
@@ -267,6 +269,7 @@ pub fn compile(
         subjects.push(SubjectContract {
             subject: s.subject.clone(),
             producers,
+            reader_fingerprint: rabin_fingerprint(&reader),
             reader,
             level,
             redact,

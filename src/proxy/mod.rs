@@ -12,6 +12,7 @@ pub mod error;
 pub mod exchange;
 pub mod http;
 pub mod inbound;
+pub mod inspect;
 pub mod outbound;
 pub mod policy_state;
 pub mod respond;

@@ -76,6 +76,30 @@ impl SchemaSource for StoreSource {
             _ => None,
         })
     }
+
+    fn versions(&self, subject: &str) -> Result<Vec<KnownSchema>, String> {
+        let numbers = match self.store.versions(subject, false) {
+            Ok(n) => n,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(numbers
+            .into_iter()
+            .filter_map(|n| {
+                self.store
+                    .version(subject, VersionSpec::Number(n), false)
+                    .ok()
+            })
+            .map(|v| {
+                known(
+                    v.schema.schema.clone(),
+                    v.schema.fingerprint,
+                    v.schema.id,
+                    Some((v.subject, v.version)),
+                )
+            })
+            .collect())
+    }
 }
 
 /// Looks schemas up in a remote registry through its client's cache. `PayloadDecoder` is
@@ -158,6 +182,29 @@ impl SchemaSource for ClientSource {
             _ => Ok(None),
         }
     }
+
+    /// The version list is asked for each time (callers cache it for as long as they can
+    /// tolerate missing a new registration); each version's schema comes from the client's
+    /// cache, so only versions not seen before cost a request.
+    fn versions(&self, subject: &str) -> Result<Vec<KnownSchema>, String> {
+        let c = &self.client;
+        let numbers = match self.wait(c.versions(subject, false))? {
+            Ok(n) => n,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut out = Vec::with_capacity(numbers.len());
+        for n in numbers {
+            // Deleted between the two requests: skip it, as the registry now does.
+            if let Some((v, s)) = self
+                .wait(c.subject_version(subject, Some(n)))?
+                .map_err(|e| e.to_string())?
+            {
+                out.push(Self::known(&s, Some((subject.to_string(), v))));
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +236,11 @@ mod tests {
         };
         assert_eq!(source.lookup(&subject).unwrap().unwrap().id, Some(1));
         assert!(source.lookup(&SchemaRef::ConfluentId(2)).unwrap().is_none());
+        store.register("greetings-value", "\"bytes\"", &[]).unwrap();
+        let versions = source.versions("greetings-value").unwrap();
+        let listed: Vec<_> = versions.iter().map(|k| (k.version, k.id)).collect();
+        assert_eq!(listed, [(Some(1), Some(1)), (Some(2), Some(2))]);
+        assert!(source.versions("nobody-value").unwrap().is_empty());
 
         let decoder = PayloadDecoder::new(SniffOptions::default()).with_source(Box::new(source));
         let out = decoder
