@@ -12,6 +12,7 @@ pub mod container;
 pub mod decode;
 pub mod diff;
 pub mod drift;
+pub mod encode;
 pub mod error;
 pub mod framing;
 pub mod friendly;
@@ -30,7 +31,8 @@ pub use compat::{
 };
 pub use container::{Codec, Container};
 pub use decode::{Decoder, Limits};
-pub use error::{AvroError, DecodeError, SchemaError};
+pub use encode::encode;
+pub use error::{AvroError, DecodeError, EncodeError, SchemaError};
 pub use framing::{Framing, Part, RegistryKind, SchemaRef, SniffOptions, sniff};
 pub use friendly::to_friendly_json;
 pub use levels::{Level, LevelReport, check_level};

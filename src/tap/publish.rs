@@ -136,7 +136,9 @@ mod tests {
         }
         let notice = s.try_recv().unwrap();
         assert_eq!((notice.kind, notice.lost), (EventKind::Lost, 6));
-        let rest: Vec<u64> = std::iter::from_fn(|| s.try_recv()).map(|e| e.stream).collect();
+        let rest: Vec<u64> = std::iter::from_fn(|| s.try_recv())
+            .map(|e| e.stream)
+            .collect();
         assert_eq!(rest, vec![6, 7, 8, 9]);
         assert_eq!((s.lost(), p.lost(), p.published()), (6, 6, 10));
     }
