@@ -4,11 +4,13 @@
 //! fingerprints; `framing` finds how a payload carries its schema; `Decoder` resolves
 //! writer → reader once and decodes untrusted bytes within `Limits`; `avro_json` and
 //! `friendly` render values; `PayloadDecoder` ties it together with a schema source.
+//! `encode` and `container_write` go the other way, for the tap stream and recordings.
 
 pub mod avro_json;
 pub mod canonical;
 pub mod compat;
 pub mod container;
+pub mod container_write;
 pub mod decode;
 pub mod diff;
 pub mod drift;
@@ -30,6 +32,7 @@ pub use compat::{
     Compatibility, Incompatibility, IncompatibilityKind, check as check_compatibility,
 };
 pub use container::{Codec, Container};
+pub use container_write::{ContainerFile, ContainerWriter};
 pub use decode::{Decoder, Limits};
 pub use encode::encode;
 pub use error::{AvroError, DecodeError, EncodeError, SchemaError};
