@@ -32,25 +32,6 @@ pub fn write_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn value_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Boolean(_) => "boolean",
-        Value::Int(_) => "int",
-        Value::Long(_) => "long",
-        Value::Float(_) => "float",
-        Value::Double(_) => "double",
-        Value::Bytes(_) => "bytes",
-        Value::String(_) => "string",
-        Value::Fixed(_) => "fixed",
-        Value::Enum(_) => "enum",
-        Value::Array(_) => "array",
-        Value::Map(_) => "map",
-        Value::Record(_) => "record",
-        Value::Union(..) => "union",
-    }
-}
-
 fn encode_node(
     schema: &Schema,
     id: NodeId,
@@ -135,13 +116,13 @@ fn encode_node(
         (Kind::Union(_), v) => {
             return Err(EncodeError::new(format!(
                 "found {}, but a union needs Value::Union naming its branch",
-                value_kind(v)
+                v.type_name()
             )));
         }
         (_, v) => {
             return Err(EncodeError::new(format!(
                 "found {}, but the schema has {}",
-                value_kind(v),
+                v.type_name(),
                 schema.branch_label(id)
             )));
         }
