@@ -6,5 +6,8 @@ mod python_support;
 
 #[test]
 fn meshlens_decodes_what_fastavro_writes() {
-    python_support::run_script("avro_differential.py");
+    python_support::run_script(
+        "avro_differential.py",
+        &["--bin", env!("CARGO_BIN_EXE_meshlens")],
+    );
 }

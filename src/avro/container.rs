@@ -147,6 +147,44 @@ impl<'a> Container<'a> {
         })
     }
 
+    /// Opens a file that may end in the middle of a block, as a recording does when its
+    /// writer was killed: the container covers the complete blocks only, and the second
+    /// value is how many bytes after them were left out (0 for a whole file). Damage other
+    /// than a missing end is still reported by [`blocks`](Self::blocks).
+    pub fn open_complete(bytes: &'a [u8]) -> Result<(Container<'a>, usize), AvroError> {
+        let mut container = Container::open(bytes)?;
+        let end = container.complete_end();
+        container.bytes = &bytes[..end];
+        Ok((container, bytes.len() - end))
+    }
+
+    /// Where the last block whose framing fits in the bytes ends. Only the framing is
+    /// checked here; a block that runs past the end is taken for a cut, anything else is
+    /// left for `blocks` to report.
+    fn complete_end(&self) -> usize {
+        let limits = Limits::default();
+        let mut pos = self.data_start;
+        while pos < self.bytes.len() {
+            let mut c = Cursor::new(&self.bytes[pos..], &limits);
+            let size = match c.long().and_then(|_| c.long()) {
+                Ok(size) => size,
+                Err(_) if c.is_empty() => return pos,
+                Err(_) => break,
+            };
+            let Ok(size) = usize::try_from(size) else {
+                break;
+            };
+            match (pos + c.position())
+                .checked_add(size)
+                .and_then(|e| e.checked_add(16))
+            {
+                Some(end) if end <= self.bytes.len() => pos = end,
+                _ => return pos,
+            }
+        }
+        self.bytes.len()
+    }
+
     pub fn schema(&self) -> &Arc<Schema> {
         &self.schema
     }

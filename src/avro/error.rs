@@ -80,6 +80,30 @@ impl DecodeError {
     }
 }
 
+/// A value that does not fit the schema it is encoded with.
+#[derive(Debug, Clone, Error, PartialEq)]
+#[error("value does not fit the schema{}: {message}", at_path(path))]
+pub struct EncodeError {
+    /// Where in the value, e.g. `.lines[3].price`; empty at the root.
+    pub path: String,
+    pub message: String,
+}
+
+impl EncodeError {
+    pub fn new(message: impl Into<String>) -> EncodeError {
+        EncodeError {
+            path: String::new(),
+            message: message.into(),
+        }
+    }
+
+    /// Prepends one path segment while the error travels out of nested values.
+    pub(crate) fn within(mut self, segment: impl AsRef<str>) -> EncodeError {
+        self.path.insert_str(0, segment.as_ref());
+        self
+    }
+}
+
 /// Everything the Avro engine can report.
 #[derive(Debug, Error)]
 pub enum AvroError {
@@ -87,10 +111,15 @@ pub enum AvroError {
     Schema(#[from] SchemaError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
     /// A payload whose framing is broken or whose schema reference cannot be satisfied.
     #[error("{0}")]
     Framing(String),
     /// An object container file that is damaged or uses something unsupported.
     #[error("container file: {0}")]
     Container(String),
+    /// The destination a container file is written to failed.
+    #[error("writing a container file: {0}")]
+    Write(#[from] std::io::Error),
 }

@@ -4,14 +4,17 @@
 //! fingerprints; `framing` finds how a payload carries its schema; `Decoder` resolves
 //! writer → reader once and decodes untrusted bytes within `Limits`; `avro_json` and
 //! `friendly` render values; `PayloadDecoder` ties it together with a schema source.
+//! `encode` and `container_write` go the other way, for the tap stream and recordings.
 
 pub mod avro_json;
 pub mod canonical;
 pub mod compat;
 pub mod container;
+pub mod container_write;
 pub mod decode;
 pub mod diff;
 pub mod drift;
+pub mod encode;
 pub mod error;
 pub mod framing;
 pub mod friendly;
@@ -29,8 +32,10 @@ pub use compat::{
     Compatibility, Incompatibility, IncompatibilityKind, check as check_compatibility,
 };
 pub use container::{Codec, Container};
+pub use container_write::{ContainerFile, ContainerWriter};
 pub use decode::{Decoder, Limits};
-pub use error::{AvroError, DecodeError, SchemaError};
+pub use encode::encode;
+pub use error::{AvroError, DecodeError, EncodeError, SchemaError};
 pub use framing::{Framing, Part, RegistryKind, SchemaRef, SniffOptions, sniff};
 pub use friendly::to_friendly_json;
 pub use levels::{Level, LevelReport, check_level};

@@ -31,6 +31,28 @@ pub enum Value {
     Union(u32, Box<Value>),
 }
 
+impl Value {
+    /// The Avro type this value is for, to say what was found where something else was needed.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Boolean(_) => "boolean",
+            Value::Int(_) => "int",
+            Value::Long(_) => "long",
+            Value::Float(_) => "float",
+            Value::Double(_) => "double",
+            Value::Bytes(_) => "bytes",
+            Value::String(_) => "string",
+            Value::Fixed(_) => "fixed",
+            Value::Enum(_) => "enum",
+            Value::Array(_) => "array",
+            Value::Map(_) => "map",
+            Value::Record(_) => "record",
+            Value::Union(..) => "union",
+        }
+    }
+}
+
 fn latin1_bytes(s: &str) -> Option<Vec<u8>> {
     s.chars().map(|c| u8::try_from(c as u32).ok()).collect()
 }

@@ -1,12 +1,14 @@
-//! Runs one of the Python test scripts against the binary cargo just built and checks its
-//! closing `N passed, M failed` line. The scripts need `tests/requirements.txt`.
+//! Runs one of the Python test scripts (most get the binary cargo just built with `--bin`)
+//! and checks its closing `N passed, M failed` line. The scripts need
+//! `tests/requirements.txt`.
 
 use std::process::Command;
 
-pub fn run_script(name: &str) {
+pub fn run_script(name: &str, args: &[&str]) {
     let script = format!("{}/tests/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
-        .args([&script, "--bin", env!("CARGO_BIN_EXE_meshlens")])
+        .arg(&script)
+        .args(args)
         .output()
         .expect("python3 must be installed to run the Python tests");
     let stdout = String::from_utf8_lossy(&out.stdout);
