@@ -5,28 +5,33 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{HOST, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 
-use super::body::{Observed, ProxyBody, boxed};
+use super::body::{CollectError, Observed, ProxyBody, boxed, collect_limited, full};
 use super::detect::{Detected, MAX_DETECT, detect};
 use super::exchange::{Exchange, ResponseEnd, tap_decision};
 use super::http::{authority_of, is_grpc, strip_hop_by_hop};
+use super::inspect::rejection_body;
+use super::messages::{Message, Pending, maybe_avro, schema_headers};
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::{self, Header};
 use super::upstream::{PlainClients, UpstreamError};
 use crate::policy::authz::ClientTls;
+use crate::policy::contract::{Contract, Mode};
 use crate::policy::eval::{HttpRequest, Request as PolicyRequest, Verdict};
 use crate::policy::resources::ProxyProtocol;
-use crate::tap::{self, Direction, Endpoint, EventKind};
+use crate::tap::{self, Direction, Endpoint, EventKind, MessageSide};
 
 pub struct Inbound {
     shared: Arc<Shared>,
@@ -275,9 +280,13 @@ impl Inbound {
             }
             Verdict::NoRoute => Some((respond::no_route(grpc), respond::NO_ROUTE)),
         };
+        let contract = policy
+            .contracts
+            .for_target(&w.namespace, decision.server, decision.route)
+            .cloned();
         drop(decision);
         if let Some((response, error)) = refusal {
-            return self.finish_local(&exchange, response, Some(error));
+            return self.finish_local(&exchange, response, Some(error), Vec::new());
         }
 
         let (mut parts, body) = req.into_parts();
@@ -302,7 +311,7 @@ impl Inbound {
                     &format!("bad request target: {e}"),
                     grpc,
                 );
-                return self.finish_local(&exchange, r, Some("bad request target"));
+                return self.finish_local(&exchange, r, Some("bad request target"), Vec::new());
             }
         };
         parts.version = if to_app_h2 {
@@ -310,11 +319,79 @@ impl Inbound {
         } else {
             hyper::Version::HTTP_11
         };
-        let request_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counted = request_bytes.clone();
-        let body = boxed(Observed::new(body, 0, move |s| {
-            counted.store(s.bytes, std::sync::atomic::Ordering::Relaxed);
-        }));
+        let inspections = shared.inspections();
+        let message = |side, content_type: Option<String>, headers| Message {
+            side,
+            content_type,
+            headers,
+            contract: contract.clone(),
+            client: conn.tls.clone(),
+        };
+        let request_bytes = Arc::new(AtomicU64::new(0));
+        let request_type = exchange.http.content_type.clone();
+        let enforce = contract.as_ref().is_some_and(|c| c.mode == Mode::Enforce);
+        let (body, request_inspection) = if enforce && !body.is_end_stream() {
+            let limit = shared.limits.max_body;
+            let bytes = match collect_limited(body, limit).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let (status, text) = match e {
+                        CollectError::TooLarge => (
+                            hyper::StatusCode::PAYLOAD_TOO_LARGE,
+                            format!(
+                                "the request body is over {limit} bytes, the most the enforced schema contract {} reads (inspection.maxBody)",
+                                contract_name(contract.as_deref())
+                            ),
+                        ),
+                        CollectError::Failed(e) => (
+                            hyper::StatusCode::BAD_REQUEST,
+                            format!("could not read the request body: {e}"),
+                        ),
+                    };
+                    let r = respond::error(status, &text, grpc);
+                    return self.finish_local(&exchange, r, Some(&text), Vec::new());
+                }
+            };
+            request_bytes.store(bytes.len() as u64, Ordering::Relaxed);
+            let headers = schema_headers(&parts.headers);
+            let inspection = inspections
+                .now(
+                    message(MessageSide::Request, request_type, headers),
+                    bytes.clone(),
+                    false,
+                )
+                .await;
+            if let Some(i) = inspection.as_ref().filter(|i| !i.valid) {
+                let text = rejection_body(i);
+                let r = respond::explained(hyper::StatusCode::UNPROCESSABLE_ENTITY, &text, grpc);
+                let first = text.lines().next().unwrap_or("").to_string();
+                return self.finish_local(&exchange, r, Some(&first), vec![i.clone()]);
+            }
+            (
+                full(bytes),
+                inspection.map_or(Pending::None, Pending::Ready),
+            )
+        } else if !body.is_end_stream() && maybe_avro(request_type.as_deref(), contract.is_some()) {
+            let (tx, rx) = oneshot::channel();
+            let m = message(
+                MessageSide::Request,
+                request_type,
+                schema_headers(&parts.headers),
+            );
+            let counted = request_bytes.clone();
+            let i = inspections.clone();
+            let body = Observed::new(body, shared.limits.audit_copy, move |s| {
+                counted.store(s.bytes, Ordering::Relaxed);
+                if s.error.is_none() {
+                    i.spawn(m, s.copy, s.truncated, tx);
+                }
+            });
+            (boxed(body), Pending::Running(rx))
+        } else {
+            let counted = request_bytes.clone();
+            let body = Observed::new(body, 0, move |s| counted.store(s.bytes, Ordering::Relaxed));
+            (boxed(body), Pending::None)
+        };
         let upstream = Request::from_parts(parts, body);
         let timeout = shared.timeouts.response;
         let sent = self.app.send(upstream, app_addr, to_app_h2);
@@ -334,7 +411,8 @@ impl Inbound {
                 let message = format!("app at {app_addr}: {e}");
                 tracing::info!("inbound: {message}");
                 let r = respond::error(e.status(), &message, grpc);
-                return self.finish_local(&exchange, r, Some(&message));
+                let avro = request_inspection.result().await.into_iter().collect();
+                return self.finish_local(&exchange, r, Some(&message), avro);
             }
         };
         let (mut parts, body) = response.into_parts();
@@ -342,19 +420,52 @@ impl Inbound {
         let status = parts.status.as_u16();
         let trailers_only = body::grpc_status(&parts.headers);
         exchange.response_start(&shared.tap, status, None);
+        let response_type = parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let response_message = (!body.is_end_stream()
+            && maybe_avro(response_type.as_deref(), contract.is_some()))
+        .then(|| Message {
+            side: MessageSide::Response,
+            content_type: response_type,
+            headers: schema_headers(&parts.headers),
+            contract: contract.clone(),
+            client: ClientTls::Mtls(Some(shared.local_identity().to_string())),
+        });
+        let copy = if response_message.is_some() {
+            shared.limits.audit_copy
+        } else {
+            0
+        };
         let tap = shared.tap.clone();
-        let body = Observed::new(body, 0, move |s| {
-            exchange.response_end(
-                &tap,
-                ResponseEnd {
-                    status,
-                    grpc_status: s.grpc_status.or(trailers_only),
-                    request_bytes: request_bytes.load(std::sync::atomic::Ordering::Relaxed),
-                    response_bytes: s.bytes,
-                    proxy_error: s.error,
-                    avro: Vec::new(),
-                },
-            )
+        let body = Observed::new(body, copy, move |s| {
+            let end = ResponseEnd {
+                status,
+                grpc_status: s.grpc_status.or(trailers_only),
+                request_bytes: request_bytes.load(Ordering::Relaxed),
+                response_bytes: s.bytes,
+                proxy_error: s.error.clone(),
+                avro: Vec::new(),
+            };
+            if matches!(request_inspection, Pending::None) && response_message.is_none() {
+                return exchange.response_end(&tap, end);
+            }
+            let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                return exchange.response_end(&tap, end);
+            };
+            rt.spawn(async move {
+                let mut end = end;
+                end.avro.extend(request_inspection.result().await);
+                if let Some(m) = response_message
+                    && s.error.is_none()
+                {
+                    end.avro
+                        .extend(inspections.now(m, s.copy, s.truncated).await);
+                }
+                exchange.response_end(&tap, end);
+            });
         });
         Response::from_parts(parts, boxed(body))
     }
@@ -365,6 +476,7 @@ impl Inbound {
         exchange: &Exchange,
         response: Response<ProxyBody>,
         error: Option<&str>,
+        avro: Vec<tap::Inspection>,
     ) -> Response<ProxyBody> {
         let status = response.status().as_u16();
         let tap = &self.shared.tap;
@@ -375,6 +487,7 @@ impl Inbound {
                 status,
                 grpc_status: body::grpc_status(response.headers()),
                 proxy_error: error.map(str::to_string),
+                avro,
                 ..ResponseEnd::default()
             },
         );
@@ -501,6 +614,11 @@ impl Inbound {
 }
 
 use super::body;
+
+/// `namespace/name` of a contract, for messages.
+fn contract_name(c: Option<&Contract>) -> String {
+    c.map_or_else(String::new, |c| format!("{}/{}", c.namespace, c.meta.name))
+}
 
 pub(super) fn protocol_name(version: hyper::Version, grpc: bool) -> &'static str {
     match (version, grpc) {

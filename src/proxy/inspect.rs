@@ -105,16 +105,19 @@ fn ends_with_ci(s: &str, suffix: &str) -> bool {
 /// Compiled schema contracts, found by what they are bound to.
 #[derive(Debug, Clone, Default)]
 pub struct Contracts {
-    by_namespace: HashMap<String, Vec<Contract>>,
+    by_namespace: HashMap<String, Vec<Arc<Contract>>>,
 }
 
 impl Contracts {
     /// When two contracts are bound to the same target, the first given wins (lint reports
     /// contracts in file order).
     pub fn new(contracts: Vec<Contract>) -> Contracts {
-        let mut by_namespace: HashMap<String, Vec<Contract>> = HashMap::new();
+        let mut by_namespace: HashMap<String, Vec<Arc<Contract>>> = HashMap::new();
         for c in contracts {
-            by_namespace.entry(c.namespace.clone()).or_default().push(c);
+            by_namespace
+                .entry(c.namespace.clone())
+                .or_default()
+                .push(Arc::new(c));
         }
         Contracts { by_namespace }
     }
@@ -127,7 +130,7 @@ impl Contracts {
         namespace: &str,
         server: &Meta,
         route: Option<&Meta>,
-    ) -> Option<&Contract> {
+    ) -> Option<&Arc<Contract>> {
         let list = self.by_namespace.get(namespace)?;
         let bound_to = |kind: &str, meta: &Meta| {
             list.iter().find(|c| {

@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod http;
 pub mod inbound;
 pub mod inspect;
+pub mod messages;
 pub mod outbound;
 pub mod policy_state;
 pub mod respond;

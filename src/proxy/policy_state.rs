@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::policy::contract::Contract;
+use super::inspect::Contracts;
 use crate::policy::defaults::Settings;
 use crate::policy::index::Index;
 use crate::policy::lint::{admitted, lint};
@@ -13,7 +13,7 @@ use crate::policy::workload::Workload;
 #[derive(Debug)]
 pub struct PolicyState {
     pub index: Index,
-    pub contracts: Vec<Contract>,
+    pub contracts: Contracts,
     /// Resources left out (what Linkerd's admission webhook would reject), in words.
     pub warnings: Vec<String>,
     /// Bumped on every successful load, so long-lived connections can re-check.
@@ -29,7 +29,7 @@ impl PolicyState {
                 std::slice::from_ref(workload),
                 settings,
             ),
-            contracts: Vec::new(),
+            contracts: Contracts::default(),
             warnings: Vec::new(),
             generation: 0,
         }
@@ -64,7 +64,7 @@ impl PolicyState {
         warnings.dedup();
         Ok(PolicyState {
             index: Index::build(&set, std::slice::from_ref(workload), settings),
-            contracts: report.contracts,
+            contracts: Contracts::new(report.contracts),
             warnings,
             generation,
         })

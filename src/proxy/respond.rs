@@ -69,6 +69,27 @@ pub fn error(status: StatusCode, message: &str, grpc: bool) -> Response<ProxyBod
     r
 }
 
+/// A refusal with a long explanation: its first line in `l5d-proxy-error`, all of it in the
+/// body (gRPC: the first line as the status message).
+pub fn explained(status: StatusCode, text: &str, grpc: bool) -> Response<ProxyBody> {
+    let first = text.lines().next().unwrap_or("");
+    if grpc {
+        return error(status, first, true);
+    }
+    let mut r = Response::new(full(text.to_string()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(CONTENT_LENGTH, HeaderValue::from(text.len()));
+    if let Ok(v) = HeaderValue::from_str(&header_safe(first)) {
+        h.insert(PROXY_ERROR, v);
+    }
+    r
+}
+
 fn bare(status: StatusCode) -> Response<ProxyBody> {
     let mut r = Response::new(empty());
     *r.status_mut() = status;

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::config::{InspectionLimits, Timeouts};
 use super::credentials::Credentials;
+use super::messages::Inspections;
 use super::policy_state::PolicyState;
 use crate::policy::workload::Workload;
 use crate::tap::Publisher;
@@ -18,6 +19,7 @@ pub struct Shared {
     policy: RwLock<Arc<PolicyState>>,
     policy_generation: tokio::sync::watch::Sender<u64>,
     pub tap: Publisher,
+    inspections: RwLock<Inspections>,
     pub timeouts: Timeouts,
     pub limits: InspectionLimits,
     /// Random per process, so stream ids from two proxies rarely collide in a merged view.
@@ -31,6 +33,7 @@ impl Shared {
         credentials: Arc<Credentials>,
         policy: PolicyState,
         tap: Publisher,
+        inspections: Inspections,
         timeouts: Timeouts,
         limits: InspectionLimits,
     ) -> Shared {
@@ -42,6 +45,7 @@ impl Shared {
             policy: RwLock::new(Arc::new(policy)),
             policy_generation: tokio::sync::watch::channel(generation).0,
             tap,
+            inspections: RwLock::new(inspections),
             timeouts,
             limits,
             stream_base: random_base(),
@@ -65,6 +69,18 @@ impl Shared {
     /// Changes whenever a new policy takes effect.
     pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.policy_generation.subscribe()
+    }
+
+    pub fn inspections(&self) -> Inspections {
+        self.inspections
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts a new registry view in service (a directory registry that changed on disk).
+    pub fn set_inspections(&self, inspections: Inspections) {
+        *self.inspections.write().unwrap_or_else(|p| p.into_inner()) = inspections;
     }
 
     pub fn next_stream(&self) -> u64 {

@@ -16,13 +16,18 @@ use super::credentials::Credentials;
 use super::destinations::Destinations;
 use super::error::{ProxyError, Result};
 use super::inbound::Inbound;
+use super::inspect::Inspector;
+use super::messages::{Inspections, NoRegistry};
 use super::outbound::Outbound;
 use super::policy_state::PolicyState;
 use super::shared::Shared;
 use super::watch::{POLL, stamp};
+use crate::avro::SchemaSource;
+use crate::avro::framing::SniffOptions;
 use crate::identity::IdentityName;
 use crate::policy::defaults::{DefaultPolicy, Settings};
 use crate::policy::ids::IdentityDomain;
+use crate::registry::{Auth, ClientSource, RegistryClient, Store, StoreSource};
 use crate::tap::Publisher;
 
 /// Where a running sidecar listens (ports resolved when the config asked for port 0).
@@ -76,11 +81,13 @@ impl Sidecar {
         for warning in &policy.warnings {
             tracing::warn!("policy: left out: {warning}");
         }
+        let inspections = inspections(config.registry.as_deref())?;
         let shared = Arc::new(Shared::new(
             w.clone(),
             credentials.clone(),
             policy,
             tap,
+            inspections,
             config.timeouts.clone(),
             config.inspection.clone(),
         ));
@@ -160,6 +167,30 @@ impl Sidecar {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// The registry bodies are decoded against: a directory (read now), a URL (asked on demand,
+/// cached), or none.
+fn inspections(registry: Option<&str>) -> Result<Inspections> {
+    let options = SniffOptions::default();
+    let (source, may_block): (Arc<dyn SchemaSource>, bool) = match registry {
+        None => (Arc::new(NoRegistry), false),
+        Some(url) if crate::registry::is_url(url) => {
+            let client = RegistryClient::new(url, Auth::None)
+                .map_err(|e| ProxyError::Registry(e.to_string()))?;
+            let source = ClientSource::new(Arc::new(client), tokio::runtime::Handle::current());
+            (Arc::new(source), true)
+        }
+        Some(dir) => {
+            let store = Store::open_read_only(std::path::Path::new(dir))
+                .map_err(|e| ProxyError::Registry(e.to_string()))?;
+            (Arc::new(StoreSource::new(Arc::new(store))), false)
+        }
+    };
+    Ok(Inspections {
+        inspector: Arc::new(Inspector::new(source, options)),
+        may_block,
+    })
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
