@@ -2,3 +2,5 @@
 //! inbound), an inbound proxy (mTLS in, policy per request or connection, Avro inspection,
 //! forwarding to the local app) and an admin endpoint; every request is published as tap
 //! events.
+
+pub mod metrics;
