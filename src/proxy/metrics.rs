@@ -749,40 +749,42 @@ impl Metrics {
                 .iter()
                 .map(|(labels, s)| (labels, response_snapshot(s)))
                 .collect();
-            out.family(
-                "response_latency_ms",
-                "Elapsed times between a request's headers being received and its response \
-                 stream completing",
-                "histogram",
-            );
-            for (labels, (_, latencies)) in &responses {
-                for (status, (buckets, sum)) in latencies {
-                    out.histogram(labels, *status, buckets, *sum);
+            if responses.iter().any(|(_, (totals, _))| !totals.is_empty()) {
+                out.family(
+                    "response_latency_ms",
+                    "Elapsed times between a request's headers being received and its response \
+                     stream completing",
+                    "histogram",
+                );
+                for (labels, (_, latencies)) in &responses {
+                    for (status, (buckets, sum)) in latencies {
+                        out.histogram(labels, *status, buckets, *sum);
+                    }
                 }
-            }
-            out.family(
-                "response_total",
-                "Total count of HTTP responses.",
-                "counter",
-            );
-            for (labels, (totals, _)) in &responses {
-                for (response, count) in totals {
-                    let mut extra = Labels::default();
-                    extra.display("status_code", response.status);
-                    extra.str(
-                        "classification",
-                        if response.is_failure() {
-                            "failure"
-                        } else {
-                            "success"
-                        },
-                    );
-                    match response.grpc_status {
-                        Some(code) => extra.display("grpc_status", code),
-                        None => extra.str("grpc_status", ""),
-                    };
-                    extra.str("error", response.error.unwrap_or(""));
-                    out.sample("response_total", labels, &extra.0, *count);
+                out.family(
+                    "response_total",
+                    "Total count of HTTP responses.",
+                    "counter",
+                );
+                for (labels, (totals, _)) in &responses {
+                    for (response, count) in totals {
+                        let mut extra = Labels::default();
+                        extra.display("status_code", response.status);
+                        extra.str(
+                            "classification",
+                            if response.is_failure() {
+                                "failure"
+                            } else {
+                                "success"
+                            },
+                        );
+                        match response.grpc_status {
+                            Some(code) => extra.display("grpc_status", code),
+                            None => extra.str("grpc_status", ""),
+                        };
+                        extra.str("error", response.error.unwrap_or(""));
+                        out.sample("response_total", labels, &extra.0, *count);
+                    }
                 }
             }
         }
@@ -1502,6 +1504,21 @@ meshlens_tap_events_lost_total 0
     #[test]
     fn an_empty_registry_renders_nothing() {
         assert_eq!(Metrics::new().render(), "");
+    }
+
+    #[test]
+    fn families_without_samples_are_left_out() {
+        let m = Metrics::new();
+        m.http(&inbound_read(mtls("web.shop"))).request();
+        let text = m.render();
+        let types: Vec<_> = text.lines().filter(|l| l.starts_with("# TYPE")).collect();
+        assert_eq!(
+            types,
+            [
+                "# TYPE request_total counter",
+                "# TYPE inbound_http_authz_allow_total counter"
+            ]
+        );
     }
 
     #[test]
