@@ -3,4 +3,5 @@
 //! forwarding to the local app) and an admin endpoint; every request is published as tap
 //! events.
 
+pub mod admin;
 pub mod metrics;
