@@ -443,6 +443,14 @@ mod tests {
         let a = ca.issue(&web(), &LeafPolicy::default(), now).unwrap();
         let b = ca.issue(&web(), &LeafPolicy::default(), now).unwrap();
         assert_ne!(a.chain()[0], b.chain()[0]);
+        let serial = |leaf: &Leaf| CertInfo::parse(&leaf.chain()[0], 0).unwrap().serial;
+        let (sa, sb) = (serial(&a), serial(&b));
+        assert_ne!(sa, sb);
+        assert!(
+            sa.split(':')
+                .all(|byte| byte.len() == 2 && byte.bytes().all(|c| c.is_ascii_hexdigit())),
+            "{sa}"
+        );
     }
 
     #[test]

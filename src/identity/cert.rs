@@ -64,6 +64,9 @@ pub struct CertInfo {
     /// The subject's common name, or the whole subject when it has none.
     pub subject: String,
     pub issuer: String,
+    /// The serial number as colon-separated hex bytes (`01:a3:...`), as `openssl x509` prints it,
+    /// so an operator can match it against what a CA logged.
+    pub serial: String,
     /// DNS and URI subject alternative names, in certificate order.
     pub sans: Vec<String>,
     pub not_before: SystemTime,
@@ -107,6 +110,7 @@ impl CertInfo {
         Ok(CertInfo {
             subject: display_name(cert.subject()),
             issuer: display_name(cert.issuer()),
+            serial: cert.raw_serial_as_string(),
             sans,
             not_before: system_time(validity.not_before.timestamp()),
             not_after: system_time(validity.not_after.timestamp()),

@@ -3,6 +3,7 @@
 //! forwarding to the local app) and an admin endpoint; every request is published as tap
 //! events.
 
+pub mod admin;
 pub mod body;
 pub mod config;
 pub mod credentials;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod inbound;
 pub mod inspect;
 pub mod messages;
+pub mod metrics;
 pub mod outbound;
 pub mod policy_state;
 pub mod respond;
