@@ -174,7 +174,7 @@ async fn an_app_that_is_down_gets_502_from_the_inbound_proxy() {
     let pki = &mesh.pki;
     let (cert, key) = pki.write_leaf("ghost", &pki.issue("ghost"));
     let yaml = format!(
-        "workload: {}\nidentity: {{trustAnchors: {}, cert: {}, key: {}}}\ninbound: {{listen: 127.0.0.1:0, port: {closed}}}\noutbound: {{listen: 127.0.0.1:0}}\n",
+        "workload: {}\nidentity: {{trustAnchors: {}, cert: {}, key: {}}}\ninbound: {{listen: 127.0.0.1:0, port: {closed}}}\noutbound: {{listen: 127.0.0.1:0}}\nadmin: {{listen: 127.0.0.4:0}}\n",
         workload_yaml("ghost", &[("http", closed)]),
         pki.anchors().display(),
         cert.display(),

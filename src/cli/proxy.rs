@@ -40,6 +40,11 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 "meshlens proxy for {workload} as {}",
                 sidecar.shared.local_identity()
             )?;
+            writeln!(
+                out,
+                "admin    http://{} (/metrics /ready /live /identity)",
+                a.admin
+            )?;
             writeln!(out, "inbound  {} (mTLS)", a.inbound)?;
             writeln!(out, "outbound {} (plain HTTP from the app)", a.outbound)?;
             for t in &a.tcp {

@@ -18,16 +18,21 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::body::{CollectError, Observed, ProxyBody, boxed, collect_limited, full};
+use super::counted::Counted;
 use super::detect::{Detected, MAX_DETECT, detect};
 use super::exchange::{Exchange, ResponseEnd, tap_decision};
 use super::http::{authority_of, is_grpc, strip_hop_by_hop};
 use super::inspect::rejection_body;
 use super::messages::{Message, Pending, maybe_avro, schema_headers};
+use super::metrics::{
+    self, Authz, HttpLabels, HttpSeries, InboundServer, NoTlsReason, Route, Srv, Target, TcpLabels,
+    TlsAccept,
+};
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::{self, Header};
 use super::upstream::{PlainClients, UpstreamError};
-use crate::policy::authz::ClientTls;
+use crate::policy::authz::{ClientTls, Meta};
 use crate::policy::contract::{Contract, Mode};
 use crate::policy::eval::{HttpRequest, Request as PolicyRequest, Verdict};
 use crate::policy::resources::ProxyProtocol;
@@ -46,6 +51,36 @@ struct Conn {
     tls: ClientTls,
     /// Linkerd's `no_tls_reason` for plaintext connections.
     no_tls_reason: Option<&'static str>,
+    tls_label: TlsAccept,
+    /// Request series by (policy generation, route, authorization, port): the metas are
+    /// compared by address, stable while their generation is in force.
+    series: std::sync::Mutex<Vec<(SeriesKey, Arc<HttpSeries>)>>,
+}
+
+type SeriesKey = (u64, usize, usize, u16);
+
+impl Conn {
+    fn new(peer: SocketAddr, tls: ClientTls) -> Conn {
+        let (tls_label, no_tls_reason) = match &tls {
+            ClientTls::Mtls(id) => (
+                TlsAccept::Established {
+                    client_id: id.as_deref().unwrap_or("").into(),
+                },
+                None,
+            ),
+            ClientTls::None => (
+                TlsAccept::NoIdentity(NoTlsReason::NoTlsFromRemote),
+                Some("no_tls_from_remote"),
+            ),
+        };
+        Conn {
+            peer,
+            tls,
+            no_tls_reason,
+            tls_label,
+            series: std::sync::Mutex::new(Vec::new()),
+        }
+    }
 }
 
 impl Inbound {
@@ -79,11 +114,7 @@ impl Inbound {
             }
         };
         if detected != Detected::Tls {
-            let conn = Conn {
-                peer,
-                tls: ClientTls::None,
-                no_tls_reason: Some("no_tls_from_remote"),
-            };
+            let conn = Conn::new(peer, ClientTls::None);
             let port = self.default_port;
             let opaque = self.is_opaque(port) || detected == Detected::Opaque;
             return if opaque {
@@ -109,11 +140,7 @@ impl Inbound {
         let (_, session) = tls.get_ref();
         let client_id = crate::identity::peer_identity(session.peer_certificates()).ok();
         let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
-        let conn = Conn {
-            peer,
-            tls: ClientTls::Mtls(client_id),
-            no_tls_reason: None,
-        };
+        let conn = Conn::new(peer, ClientTls::Mtls(client_id));
         match alpn.as_deref() {
             Some(transport_header::ALPN) => {
                 let mut tls = tls;
@@ -141,6 +168,12 @@ impl Inbound {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let io = Counted::new(
+            io,
+            self.shared.metrics.tcp(&TcpLabels::Inbound(
+                self.server_labels(self.default_port, &conn.tls_label),
+            )),
+        );
         let conn = Arc::new(conn);
         let peer = conn.peer;
         let this = self.clone();
@@ -165,6 +198,60 @@ impl Inbound {
         if let Err(e) = result {
             tracing::debug!(%peer, "inbound connection ended: {e}");
         }
+    }
+
+    /// `inbound_*` labels for a port: the app's address, how the client connected, and the
+    /// Server (or default policy) that owns the port.
+    fn server_labels(&self, port: u16, tls: &TlsAccept) -> InboundServer {
+        let policy = self.shared.policy();
+        let w = &self.shared.workload;
+        let srv = match policy.index.workload(&w.namespace, &w.name) {
+            Some(wp) => {
+                let m = &wp.server(port).meta;
+                Srv::new(&m.kind, &m.name, port)
+            }
+            None => Srv::new("default", "unknown", port),
+        };
+        InboundServer {
+            target: Target(SocketAddr::new(self.app_host, port)),
+            tls: tls.clone(),
+            srv,
+        }
+    }
+
+    /// The request series for an allowed request, from the connection's cache.
+    fn series(
+        &self,
+        conn: &Conn,
+        generation: u64,
+        port: u16,
+        route: Option<&Meta>,
+        authz: Option<&Meta>,
+    ) -> Arc<HttpSeries> {
+        let key = (
+            generation,
+            route.map_or(0, |r| r as *const Meta as usize),
+            authz.map_or(0, |a| a as *const Meta as usize),
+            port,
+        );
+        let mut cache = conn.series.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, s)) = cache.iter().find(|(k, _)| *k == key) {
+            return s.clone();
+        }
+        let labels = HttpLabels::Inbound {
+            server: self.server_labels(port, &conn.tls_label),
+            route: route_label(route),
+            authz: authz.map_or_else(
+                || Authz::new("default", "unknown"),
+                |a| Authz::new(&a.kind, &a.name),
+            ),
+        };
+        let series = self.shared.metrics.http(&labels);
+        if cache.len() >= 16 {
+            cache.remove(0);
+        }
+        cache.push((key, series.clone()));
+        series
     }
 
     /// The app port a request is for: the one its authority names when the workload declares
@@ -265,29 +352,47 @@ impl Inbound {
             decision: shared.tap.active().then(|| tap_decision(&decision)),
         };
         exchange.request_start(&shared.tap);
-        let refusal = match decision.verdict {
-            Verdict::Allow => None,
+        let allowed = match decision.verdict {
+            Verdict::Allow => Ok(self.series(
+                conn,
+                policy.generation,
+                port,
+                decision.route,
+                decision.authorization,
+            )),
             Verdict::Deny => {
+                let server = self.server_labels(port, &conn.tls_label);
+                shared
+                    .metrics
+                    .http_authz_deny(&server, &route_label(decision.route));
                 tracing::info!(
                     server = %decision.server, route = ?decision.route.map(|r| r.to_string()),
                     client.tls = ?conn.tls, client.ip = %conn.peer.ip(),
                     "Request denied"
                 );
-                Some((
+                Err((
                     respond::denied(grpc, client_id.is_some()),
                     respond::UNAUTHORIZED,
                 ))
             }
-            Verdict::NoRoute => Some((respond::no_route(grpc), respond::NO_ROUTE)),
+            Verdict::NoRoute => {
+                let server = self.server_labels(port, &conn.tls_label);
+                shared.metrics.http_route_not_found(&server);
+                Err((respond::no_route(grpc), respond::NO_ROUTE))
+            }
         };
         let contract = policy
             .contracts
             .for_target(&w.namespace, decision.server, decision.route)
             .cloned();
         drop(decision);
-        if let Some((response, error)) = refusal {
-            return self.finish_local(&exchange, response, Some(error), Vec::new());
-        }
+        let series = match allowed {
+            Ok(series) => series,
+            Err((response, error)) => {
+                return self.finish_local(&exchange, response, Some(error), None, Vec::new());
+            }
+        };
+        series.request();
 
         let (mut parts, body) = req.into_parts();
         strip_hop_by_hop(&mut parts.headers);
@@ -311,7 +416,13 @@ impl Inbound {
                     &format!("bad request target: {e}"),
                     grpc,
                 );
-                return self.finish_local(&exchange, r, Some("bad request target"), Vec::new());
+                return self.finish_local(
+                    &exchange,
+                    r,
+                    Some("bad request target"),
+                    Some((&series, "bad request")),
+                    Vec::new(),
+                );
             }
         };
         parts.version = if to_app_h2 {
@@ -349,7 +460,13 @@ impl Inbound {
                         ),
                     };
                     let r = respond::error(status, &text, grpc);
-                    return self.finish_local(&exchange, r, Some(&text), Vec::new());
+                    return self.finish_local(
+                        &exchange,
+                        r,
+                        Some(&text),
+                        Some((&series, "request body")),
+                        Vec::new(),
+                    );
                 }
             };
             request_bytes.store(bytes.len() as u64, Ordering::Relaxed);
@@ -365,7 +482,13 @@ impl Inbound {
                 let text = rejection_body(i);
                 let r = respond::explained(hyper::StatusCode::UNPROCESSABLE_ENTITY, &text, grpc);
                 let first = text.lines().next().unwrap_or("").to_string();
-                return self.finish_local(&exchange, r, Some(&first), vec![i.clone()]);
+                return self.finish_local(
+                    &exchange,
+                    r,
+                    Some(&first),
+                    Some((&series, "schema contract")),
+                    vec![i.clone()],
+                );
             }
             (
                 full(bytes),
@@ -412,7 +535,13 @@ impl Inbound {
                 tracing::info!("inbound: {message}");
                 let r = respond::error(e.status(), &message, grpc);
                 let avro = request_inspection.result().await.into_iter().collect();
-                return self.finish_local(&exchange, r, Some(&message), avro);
+                return self.finish_local(
+                    &exchange,
+                    r,
+                    Some(&message),
+                    Some((&series, e.label())),
+                    avro,
+                );
             }
         };
         let (mut parts, body) = response.into_parts();
@@ -420,6 +549,7 @@ impl Inbound {
         let status = parts.status.as_u16();
         let trailers_only = body::grpc_status(&parts.headers);
         exchange.response_start(&shared.tap, status, None);
+        let head_latency = exchange.started.elapsed();
         let response_type = parts
             .headers
             .get(hyper::header::CONTENT_TYPE)
@@ -439,21 +569,30 @@ impl Inbound {
         } else {
             0
         };
-        let tap = shared.tap.clone();
+        let shared = shared.clone();
         let body = Observed::new(body, copy, move |s| {
+            let grpc_status = s.grpc_status.or(trailers_only);
+            series.response(
+                metrics::Response {
+                    status,
+                    grpc_status: grpc_status.and_then(|g| u16::try_from(g).ok()),
+                    error: s.error.as_ref().map(|_| "i/o"),
+                },
+                head_latency,
+            );
             let end = ResponseEnd {
                 status,
-                grpc_status: s.grpc_status.or(trailers_only),
+                grpc_status,
                 request_bytes: request_bytes.load(Ordering::Relaxed),
                 response_bytes: s.bytes,
                 proxy_error: s.error.clone(),
                 avro: Vec::new(),
             };
             if matches!(request_inspection, Pending::None) && response_message.is_none() {
-                return exchange.response_end(&tap, end);
+                return exchange.response_end(&shared.tap, end);
             }
             let Ok(rt) = tokio::runtime::Handle::try_current() else {
-                return exchange.response_end(&tap, end);
+                return exchange.response_end(&shared.tap, end);
             };
             rt.spawn(async move {
                 let mut end = end;
@@ -464,28 +603,43 @@ impl Inbound {
                     end.avro
                         .extend(inspections.now(m, s.copy, s.truncated).await);
                 }
-                exchange.response_end(&tap, end);
+                shared.record_avro(Direction::Inbound, &end.avro);
+                exchange.response_end(&shared.tap, end);
             });
         });
         Response::from_parts(parts, boxed(body))
     }
 
     /// Tap for an answer the proxy gave itself.
+    /// `series`: an allowed request's series and the `error` label of why the proxy answered.
     fn finish_local(
         &self,
         exchange: &Exchange,
         response: Response<ProxyBody>,
         error: Option<&str>,
+        series: Option<(&Arc<HttpSeries>, &'static str)>,
         avro: Vec<tap::Inspection>,
     ) -> Response<ProxyBody> {
         let status = response.status().as_u16();
+        let grpc_status = body::grpc_status(response.headers());
+        if let Some((s, label)) = series {
+            s.response(
+                metrics::Response {
+                    status,
+                    grpc_status: grpc_status.and_then(|g| u16::try_from(g).ok()),
+                    error: Some(label),
+                },
+                exchange.started.elapsed(),
+            );
+        }
+        self.shared.record_avro(Direction::Inbound, &avro);
         let tap = &self.shared.tap;
         exchange.response_start(tap, status, error);
         exchange.response_end(
             tap,
             ResponseEnd {
                 status,
-                grpc_status: body::grpc_status(response.headers()),
+                grpc_status,
                 proxy_error: error.map(str::to_string),
                 avro,
                 ..ResponseEnd::default()
@@ -496,7 +650,7 @@ impl Inbound {
 
     /// An opaque connection: one decision for the whole connection, re-checked whenever the
     /// policy changes (a connection that becomes unauthorized is closed).
-    async fn opaque<IO>(self: Arc<Self>, mut io: IO, conn: Conn, port: u16)
+    async fn opaque<IO>(self: Arc<Self>, io: IO, conn: Conn, port: u16)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -570,7 +724,10 @@ impl Inbound {
             });
             publish(event);
         };
+        let server = self.server_labels(port, &conn.tls_label);
+        let metrics = &shared.metrics;
         if verdict != Verdict::Allow {
+            metrics.tcp_authz_deny(&server);
             tracing::info!(%port, client.tls = ?conn.tls, client.ip = %conn.peer.ip(), "Connection denied");
             close(&mut event, (0, 0), Some("denied by policy".into()));
             return;
@@ -592,6 +749,14 @@ impl Inbound {
             }
         };
         let _ = app.set_nodelay(true);
+        if let Some(d) = &event.decision {
+            let authz = Authz::new(
+                d.authz_kind.as_deref().unwrap_or("default"),
+                d.authz_name.as_deref().unwrap_or("unknown"),
+            );
+            metrics.tcp_authz_allow(&server, &authz);
+        }
+        let mut io = Counted::new(io, metrics.tcp(&TcpLabels::Inbound(server.clone())));
         let mut copy = std::pin::pin!(tokio::io::copy_bidirectional(&mut io, &mut app));
         let outcome = loop {
             tokio::select! {
@@ -601,6 +766,7 @@ impl Inbound {
                         continue;
                     }
                     if !matches!(check(&shared.policy()), Ok((Verdict::Allow, _))) {
+                        metrics.tcp_authz_terminate(&server);
                         break Err("closed: the policy no longer authorizes this connection".into());
                     }
                 }
@@ -614,6 +780,15 @@ impl Inbound {
 }
 
 use super::body;
+
+/// A route's metric labels: Linkerd's own (`default`, `probe`) have no group.
+fn route_label(route: Option<&Meta>) -> Route {
+    match route {
+        Some(r) if r.kind != "default" => Route::new("policy.linkerd.io", &r.kind, &r.name),
+        Some(r) => Route::synthesized(&r.name),
+        None => Route::synthesized("default"),
+    }
+}
 
 /// `namespace/name` of a contract, for messages.
 fn contract_name(c: Option<&Contract>) -> String {

@@ -4,9 +4,11 @@
 //! requests marked `l5d-orig-proto` so the peer hands them to its app as HTTP/1. Opaque TCP
 //! routes carry Linkerd's transport header instead.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::Instant;
 
 use hyper::body::Incoming;
@@ -22,6 +24,10 @@ use super::destinations::{Destinations, Target, split_authority};
 use super::detect::Detected;
 use super::exchange::{Exchange, ResponseEnd};
 use super::http::{authority_of, is_grpc, strip_hop_by_hop};
+use super::metrics::{
+    self, Dst, HttpLabels, HttpSeries, NoTlsReason, OutboundEndpoint, Target as MetricTarget,
+    TcpLabels, TlsConnect,
+};
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::Header;
@@ -31,6 +37,8 @@ use crate::tap::{self, Direction, Endpoint, EventKind};
 pub struct Outbound {
     shared: Arc<Shared>,
     source: Option<IpAddr>,
+    /// Request series by authority.
+    series: RwLock<HashMap<String, Arc<HttpSeries>>>,
     destinations: Destinations,
     peers: PeerPool,
     plain: PlainClients,
@@ -46,10 +54,62 @@ impl Outbound {
         Outbound {
             shared,
             source,
+            series: RwLock::default(),
             destinations,
             peers: PeerPool::default(),
             plain,
         }
+    }
+
+    /// `outbound` labels for a target: its authority, address, TLS and destination metadata.
+    fn endpoint(&self, target: &Target) -> OutboundEndpoint {
+        let mut dst = Vec::new();
+        if let Some(ns) = &target.namespace {
+            dst.push(("namespace", ns.as_str()));
+        }
+        if let Some(w) = &target.workload {
+            dst.push(("deployment", w.as_str()));
+        }
+        let sa = target
+            .identity
+            .as_deref()
+            .and_then(|id| id.split_once('.'))
+            .map(|(sa, _)| sa);
+        if let Some(sa) = sa {
+            dst.push(("serviceaccount", sa));
+        }
+        OutboundEndpoint {
+            authority: Some(target.authority.as_str().into()),
+            target: MetricTarget(target.addr),
+            tls: match &target.identity {
+                Some(id) => TlsConnect::Established {
+                    server_id: id.as_str().into(),
+                },
+                None => TlsConnect::NoIdentity(NoTlsReason::NotProvidedByServiceDiscovery),
+            },
+            dst: Dst::new(dst),
+        }
+    }
+
+    fn http_series(&self, target: &Target) -> Arc<HttpSeries> {
+        if let Some(s) = self
+            .series
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&target.authority)
+        {
+            return s.clone();
+        }
+        let s = self
+            .shared
+            .metrics
+            .http(&HttpLabels::Outbound(self.endpoint(target)));
+        let mut map = self.series.write().unwrap_or_else(|p| p.into_inner());
+        // Authorities the table does not list come from the app; bound what they can grow.
+        if map.len() < 4096 {
+            map.insert(target.authority.clone(), s.clone());
+        }
+        s
     }
 
     /// Forget pooled peer connections (after the trust anchors changed).
@@ -169,6 +229,8 @@ impl Outbound {
             decision: None,
         };
         exchange.request_start(&shared.tap);
+        let series = self.http_series(&target);
+        series.request();
 
         let client_h2 = req.version() == hyper::Version::HTTP_2;
         let (mut parts, body) = req.into_parts();
@@ -206,6 +268,11 @@ impl Outbound {
                     parts.headers.remove(hyper::header::HOST);
                     parts.version = hyper::Version::HTTP_2;
                     let config = shared.credentials.configs().client_h2.clone();
+                    let tcp = || {
+                        shared
+                            .metrics
+                            .tcp(&TcpLabels::Outbound(self.endpoint(&target)))
+                    };
                     let mut sender = self
                         .peers
                         .sender(
@@ -214,6 +281,7 @@ impl Outbound {
                             config,
                             shared.timeouts.connect,
                             self.source,
+                            tcp,
                         )
                         .await?;
                     sender
@@ -247,6 +315,14 @@ impl Outbound {
                 let message = format!("{authority} ({}): {e}", target.addr);
                 tracing::info!("outbound: {message}");
                 let r = respond::error(e.status(), &message, grpc);
+                series.response(
+                    metrics::Response {
+                        status: r.status().as_u16(),
+                        grpc_status: None,
+                        error: Some(e.label()),
+                    },
+                    started.elapsed(),
+                );
                 return self.finish_local(&exchange, r, &message);
             }
         };
@@ -260,8 +336,20 @@ impl Outbound {
             .map(str::to_string);
         let trailers_only = super::body::grpc_status(&parts.headers);
         exchange.response_start(&shared.tap, status, proxy_error.as_deref());
+        let head_latency = started.elapsed();
         let tap = shared.tap.clone();
         let body = Observed::new(body, 0, move |s| {
+            series.response(
+                metrics::Response {
+                    status,
+                    grpc_status: s
+                        .grpc_status
+                        .or(trailers_only)
+                        .and_then(|g| u16::try_from(g).ok()),
+                    error: s.error.as_ref().map(|_| "i/o"),
+                },
+                head_latency,
+            );
             exchange.response_end(
                 &tap,
                 ResponseEnd {
@@ -322,12 +410,16 @@ impl Outbound {
         let result = match &target.identity {
             Some(identity) => {
                 let config = shared.credentials.configs().client_opaque.clone();
+                let series = shared
+                    .metrics
+                    .tcp(&TcpLabels::Outbound(self.endpoint(&target)));
                 match connect_tls(
                     target.addr,
                     identity,
                     config,
                     shared.timeouts.connect,
                     self.source,
+                    series,
                 )
                 .await
                 {

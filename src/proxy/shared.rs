@@ -7,9 +7,11 @@ use std::sync::{Arc, RwLock};
 use super::config::{InspectionLimits, Timeouts};
 use super::credentials::Credentials;
 use super::messages::Inspections;
+use super::metrics::{AvroLabels, Drift, Metrics};
 use super::policy_state::PolicyState;
 use crate::policy::workload::Workload;
 use crate::tap::Publisher;
+use crate::tap::{Direction, Inspection};
 
 pub struct Shared {
     pub workload: Workload,
@@ -19,6 +21,7 @@ pub struct Shared {
     policy: RwLock<Arc<PolicyState>>,
     policy_generation: tokio::sync::watch::Sender<u64>,
     pub tap: Publisher,
+    pub metrics: Arc<Metrics>,
     inspections: RwLock<Inspections>,
     pub timeouts: Timeouts,
     pub limits: InspectionLimits,
@@ -38,12 +41,18 @@ impl Shared {
         limits: InspectionLimits,
     ) -> Shared {
         let generation = policy.generation;
+        let metrics = Arc::new(
+            Metrics::new()
+                .with_identity(credentials.cert().clone())
+                .with_tap(tap.clone()),
+        );
         Shared {
             proxy_name: format!("{}/{}", workload.namespace, workload.name),
             workload,
             credentials,
             policy: RwLock::new(Arc::new(policy)),
             policy_generation: tokio::sync::watch::channel(generation).0,
+            metrics,
             tap,
             inspections: RwLock::new(inspections),
             timeouts,
@@ -85,6 +94,31 @@ impl Shared {
 
     pub fn next_stream(&self) -> u64 {
         self.stream_base ^ self.next_stream.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts inspected messages by subject: decoded or invalid, and drift.
+    pub fn record_avro(&self, direction: Direction, inspections: &[Inspection]) {
+        for i in inspections {
+            let Some(subject) = &i.subject else { continue };
+            let series = self.metrics.avro(&AvroLabels {
+                direction,
+                subject: subject.as_str().into(),
+            });
+            if i.valid {
+                series.decoded();
+            } else {
+                series.invalid();
+            }
+            let drift = match i.drift.as_deref() {
+                Some("compatible") => Some(Drift::Compatible),
+                Some("incompatible") => Some(Drift::Incompatible),
+                Some("unregistered") => Some(Drift::Unregistered),
+                _ => None,
+            };
+            if let Some(d) = drift {
+                series.drift(d, i.version);
+            }
+        }
     }
 
     pub fn local_identity(&self) -> &str {

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::admin::{self, Admin};
 use super::config::ProxyConfig;
 use super::credentials::Credentials;
 use super::destinations::Destinations;
@@ -33,6 +34,7 @@ use crate::tap::Publisher;
 /// Where a running sidecar listens (ports resolved when the config asked for port 0).
 #[derive(Debug, Clone)]
 pub struct Addrs {
+    pub admin: SocketAddr,
     pub inbound: SocketAddr,
     pub outbound: SocketAddr,
     pub tcp: Vec<SocketAddr>,
@@ -104,6 +106,7 @@ impl Sidecar {
 
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let admin_listener = bind(config.admin.listen).await?;
         let inbound_listener = bind(config.inbound.listen).await?;
         let outbound_listener = bind(config.outbound.listen).await?;
         let addrs_in = inbound_listener
@@ -116,6 +119,12 @@ impl Sidecar {
             .local_addr()
             .map_err(|source| ProxyError::Listen {
                 addr: config.outbound.listen,
+                source,
+            })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| ProxyError::Listen {
+                addr: config.admin.listen,
                 source,
             })?;
         let mut tcp_addrs = Vec::new();
@@ -143,6 +152,15 @@ impl Sidecar {
                 o.clone().serve_tcp(s, p, destination.clone())
             }));
         }
+        let admin = Arc::new(Admin::new(
+            shared.metrics.clone(),
+            shared.credentials.cert().clone(),
+        ));
+        admin.set_ready(true);
+        let mut admin_stop = stopped.clone();
+        tasks.spawn(admin::serve(admin_listener, admin, async move {
+            let _ = admin_stop.changed().await;
+        }));
         tasks.spawn(reload(
             shared.clone(),
             outbound,
@@ -153,6 +171,7 @@ impl Sidecar {
         Ok(Sidecar {
             shared,
             addrs: Addrs {
+                admin: admin_addr,
                 inbound: addrs_in,
                 outbound: addrs_out,
                 tcp: tcp_addrs,

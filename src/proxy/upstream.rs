@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::body::ProxyBody;
+use super::counted::Counted;
+use super::metrics::TcpSeries;
 use crate::identity::{IdentityError, IdentityName};
 
 /// Why the proxy got no response from upstream, and what it tells the client.
@@ -145,6 +147,7 @@ impl PeerPool {
         config: Arc<ClientConfig>,
         connect_timeout: Duration,
         source: Option<IpAddr>,
+        series: impl FnOnce() -> Arc<TcpSeries>,
     ) -> Result<http2::SendRequest<ProxyBody>, UpstreamError> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -157,7 +160,7 @@ impl PeerPool {
         if let Some(sender) = guard.as_ref().filter(|s| !s.is_closed()) {
             return Ok(sender.clone());
         }
-        let tls = connect_tls(addr, identity, config, connect_timeout, source).await?;
+        let tls = connect_tls(addr, identity, config, connect_timeout, source, series()).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .initial_stream_window_size(1 << 20)
@@ -188,7 +191,8 @@ pub async fn connect_tls(
     config: Arc<ClientConfig>,
     timeout: Duration,
     source: Option<IpAddr>,
-) -> Result<TlsStream<TcpStream>, UpstreamError> {
+    series: Arc<TcpSeries>,
+) -> Result<TlsStream<Counted<TcpStream>>, UpstreamError> {
     let name = IdentityName::parse(identity)
         .and_then(|n| crate::identity::server_name(&n))
         .map_err(|error| UpstreamError::Tls { addr, error })?;
@@ -201,7 +205,7 @@ pub async fn connect_tls(
             })?;
         let _ = tcp.set_nodelay(true);
         tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
+            .connect(name, Counted::new(tcp, series))
             .await
             .map_err(|e| UpstreamError::Tls {
                 addr,

@@ -261,7 +261,7 @@ impl Mesh {
 
         let (cert, key) = pki.write_leaf("orders", &pki.issue("orders"));
         let orders_yaml = format!(
-            "workload: {}\nidentity: {{trustAnchors: {}, cert: {}, key: {}}}\ninbound: {{listen: 127.0.0.3:0, port: {}}}\noutbound: {{listen: 127.0.0.3:0, sourceIp: 127.0.0.3}}\npolicy: {{dir: {}}}\n{orders_extra}",
+            "workload: {}\nidentity: {{trustAnchors: {}, cert: {}, key: {}}}\ninbound: {{listen: 127.0.0.3:0, port: {}}}\noutbound: {{listen: 127.0.0.3:0, sourceIp: 127.0.0.3}}\nadmin: {{listen: 127.0.0.3:0}}\npolicy: {{dir: {}}}\n{orders_extra}",
             workload_yaml("orders", &[("http", app.port()), ("tcp", echo.port())]),
             anchors.display(),
             cert.display(),
@@ -279,6 +279,7 @@ impl Mesh {
             r#"workload: {}
 identity: {{trustAnchors: {}, cert: {}, key: {}}}
 inbound: {{listen: 127.0.0.2:0, port: 1}}
+admin: {{listen: 127.0.0.2:0}}
 outbound:
   listen: 127.0.0.2:0
   sourceIp: 127.0.0.2
