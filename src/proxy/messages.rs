@@ -134,7 +134,7 @@ impl Inspections {
 /// A request's inspection: none, known, or still running.
 pub enum Pending {
     None,
-    Ready(Inspection),
+    Ready(Box<Inspection>),
     Running(oneshot::Receiver<Inspection>),
 }
 
@@ -143,7 +143,7 @@ impl Pending {
     pub async fn result(self) -> Option<Inspection> {
         match self {
             Pending::None => None,
-            Pending::Ready(i) => Some(i),
+            Pending::Ready(i) => Some(*i),
             Pending::Running(rx) => tokio::time::timeout(std::time::Duration::from_secs(5), rx)
                 .await
                 .ok()
