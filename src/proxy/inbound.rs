@@ -492,7 +492,7 @@ impl Inbound {
             }
             (
                 full(bytes),
-                inspection.map_or(Pending::None, Pending::Ready),
+                inspection.map_or(Pending::None, |i| Pending::Ready(Box::new(i))),
             )
         } else if !body.is_end_stream() && maybe_avro(request_type.as_deref(), contract.is_some()) {
             let (tx, rx) = oneshot::channel();
