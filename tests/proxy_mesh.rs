@@ -373,3 +373,353 @@ async fn malformed_traffic_never_takes_a_proxy_down() {
     let r = http1(mesh.web.addrs.outbound, get("orders.shop:80", "/v1/orders")).await;
     assert_eq!(r.status(), 200);
 }
+
+const ORDER_SCHEMA: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+  {"name":"id","type":"string"},
+  {"name":"amount","type":"long"},
+  {"name":"customer","type":{"type":"record","name":"Customer","fields":[
+    {"name":"name","type":"string"},
+    {"name":"address","type":"string"}]}}]}"#;
+
+/// Zig-zag varint, as Avro writes ints and longs.
+fn long(v: i64, out: &mut Vec<u8>) {
+    let mut n = ((v << 1) ^ (v >> 63)) as u64;
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    long(s.len() as i64, out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A Confluent-framed Order written with schema `id`.
+fn order(schema_id: u32) -> Vec<u8> {
+    let mut out = vec![0];
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    string("o-17", &mut out);
+    long(4200, &mut out);
+    string("Ada", &mut out);
+    string("1 Analytical Way", &mut out);
+    out
+}
+
+/// The test policy plus: web may POST orders, and a contract in `mode` on that route.
+async fn contract_mesh(mode: &str) -> (Mesh, u32, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path();
+    let store = meshlens::registry::Store::open(registry).unwrap();
+    let id = store
+        .register("shop.orders-value", ORDER_SCHEMA, &[])
+        .unwrap()
+        .id;
+    let policy = format!(
+        r#"{POLICY}
+---
+apiVersion: policy.linkerd.io/v1alpha1
+kind: AuthorizationPolicy
+metadata: {{name: web-writes-orders, namespace: shop}}
+spec:
+  targetRef: {{group: policy.linkerd.io, kind: HTTPRoute, name: orders-write}}
+  requiredAuthenticationRefs: [{{kind: ServiceAccount, name: web}}]
+---
+apiVersion: policy.meshlens.io/v1alpha1
+kind: SchemaContract
+metadata: {{name: orders-events, namespace: shop}}
+spec:
+  targetRef: {{group: policy.linkerd.io, kind: HTTPRoute, name: orders-write}}
+  mode: {mode}
+  subjects:
+  - subject: shop.orders-value
+    producers: {{serviceAccounts: [{{name: web}}]}}
+    readerSchema: '{}'
+    redact: {{paths: [customer.address]}}
+"#,
+        ORDER_SCHEMA.replace('\n', " ")
+    );
+    let mesh = Mesh::start_with(&policy, &format!("registry: {}\n", registry.display())).await;
+    (mesh, id, dir)
+}
+
+fn inbound_end(e: &meshlens::tap::Event) -> bool {
+    e.kind == EventKind::ResponseEnd && e.direction == Direction::Inbound
+}
+
+#[tokio::test]
+async fn an_enforced_contract_passes_valid_messages_and_rejects_invalid_ones_with_422() {
+    let (mesh, id, _registry) = contract_mesh("enforce").await;
+    let mut sub = mesh.tap.subscribe();
+    let out = mesh.web.addrs.outbound;
+
+    let r = http1(
+        out,
+        post(
+            "orders.shop:80",
+            "/v1/orders",
+            "application/vnd.kafka.avro.v2+avro",
+            order(id),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.body().as_ref(),
+        order(id).as_slice(),
+        "the app got the message whole"
+    );
+    let end = wait_event(&mut sub, inbound_end).await;
+    let i = &end.avro[0];
+    assert!(i.valid, "{:?}", i.errors);
+    assert_eq!(
+        (i.subject.as_deref(), i.version, i.schema_id),
+        (Some("shop.orders-value"), Some(1), Some(id))
+    );
+    assert_eq!(i.contract.as_deref(), Some("shop/orders-events"));
+    let value = i.value_json.as_deref().unwrap();
+    assert!(
+        value.contains("\"Ada\"") && !value.contains("Analytical"),
+        "{value}"
+    );
+
+    // Cut short: the decoder runs out of bytes inside customer.address.
+    let mut bad = order(id);
+    bad.truncate(bad.len() - 5);
+    let r = http1(
+        out,
+        post("orders.shop:80", "/v1/orders", "avro/binary", bad),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let body = String::from_utf8_lossy(r.body()).to_string();
+    assert!(body.contains("shop/orders-events"), "{body}");
+    assert!(
+        body.contains("address"),
+        "the error points at the field: {body}"
+    );
+    let end = wait_event(&mut sub, inbound_end).await;
+    assert_eq!(end.http.as_ref().unwrap().status, Some(422));
+    assert!(!end.avro[0].valid);
+
+    // A schema the registry does not have.
+    let r = http1(
+        out,
+        post(
+            "orders.shop:80",
+            "/v1/orders",
+            "avro/binary",
+            order(id + 40),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+
+    // Over the enforce limit (1 MiB by default): 413, without reading it all.
+    let big = vec![0u8; 2 << 20];
+    let r = http1(
+        out,
+        post("orders.shop:80", "/v1/orders", "avro/binary", big),
+    )
+    .await;
+    assert_eq!(r.status(), 413);
+    assert!(
+        r.headers()["l5d-proxy-error"]
+            .to_str()
+            .unwrap()
+            .contains("maxBody")
+    );
+}
+
+#[tokio::test]
+async fn an_audited_contract_lets_invalid_messages_through_and_flags_them() {
+    let (mesh, id, _registry) = contract_mesh("audit").await;
+    let mut sub = mesh.tap.subscribe();
+    let mut bad = order(id);
+    bad.truncate(bad.len() - 5);
+    let r = http1(
+        mesh.web.addrs.outbound,
+        post("orders.shop:80", "/v1/orders", "avro/binary", bad.clone()),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.body().as_ref(), bad.as_slice());
+    let end = wait_event(&mut sub, inbound_end).await;
+    let i = end
+        .avro
+        .iter()
+        .find(|i| i.side == Some(meshlens::tap::MessageSide::Request))
+        .expect("the request was inspected");
+    assert!(!i.valid);
+    assert_eq!(i.mode.as_deref(), Some("audit"));
+    assert!(!i.errors.is_empty());
+
+    let metrics = scrape(mesh.orders.addrs.admin).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("meshlens_avro_invalid_total{")
+                && l.contains("subject=\"shop.orders-value\"")),
+        "{metrics}"
+    );
+}
+
+/// GET /metrics from an admin endpoint.
+async fn scrape(admin: std::net::SocketAddr) -> String {
+    let r = http1(admin, get("admin", "/metrics")).await;
+    assert_eq!(r.status(), 200);
+    String::from_utf8(r.body().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn metrics_use_linkerds_names_and_labels() {
+    let mesh = Mesh::start().await;
+    let out = mesh.web.addrs.outbound;
+    for _ in 0..3 {
+        assert_eq!(
+            http1(out, get("orders.shop:80", "/v1/orders"))
+                .await
+                .status(),
+            200
+        );
+    }
+    let denied = post(
+        "orders.shop:80",
+        "/v1/orders",
+        "application/json",
+        Vec::new(),
+    );
+    assert_eq!(http1(out, denied).await.status(), 403);
+
+    let inbound = scrape(mesh.orders.addrs.admin).await;
+    let line = |name: &str, parts: &[&str]| {
+        inbound
+            .lines()
+            .find(|l| l.starts_with(name) && parts.iter().all(|p| l.contains(p)))
+            .unwrap_or_else(|| panic!("no {name} with {parts:?} in\n{inbound}"))
+            .to_string()
+    };
+    let requests = line(
+        "request_total{",
+        &[
+            "direction=\"inbound\"",
+            "tls=\"true\"",
+            &format!("client_id=\"{WEB}\""),
+            "srv_name=\"orders-http\"",
+            "route_name=\"orders-read\"",
+            "authz_kind=\"authorizationpolicy\"",
+            "authz_name=\"web-reads-orders\"",
+        ],
+    );
+    assert!(requests.ends_with(" 3"), "{requests}");
+    let deny = line(
+        "inbound_http_authz_deny_total{",
+        &["route_name=\"orders-write\""],
+    );
+    assert!(deny.ends_with(" 1"), "{deny}");
+    line(
+        "response_latency_ms_bucket{",
+        &["direction=\"inbound\"", "le=\"+Inf\""],
+    );
+    line("tcp_open_connections{", &["direction=\"inbound\""]);
+    line("control_identity_cert_expiration_timestamp_seconds", &[]);
+
+    let outbound = scrape(mesh.web.addrs.admin).await;
+    assert!(
+        outbound.lines().any(|l| l.starts_with("request_total{")
+            && l.contains("direction=\"outbound\"")
+            && l.contains("authority=\"orders.shop:80\"")
+            && l.contains(&format!("server_id=\"{ORDERS}\""))
+            && l.contains("dst_namespace=\"shop\"")
+            && l.ends_with(" 4")),
+        "{outbound}"
+    );
+    let r = http1(mesh.orders.addrs.admin, get("admin", "/identity")).await;
+    assert!(String::from_utf8_lossy(r.body()).contains(ORDERS));
+    assert_eq!(
+        http1(mesh.orders.addrs.admin, get("admin", "/ready"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rotate_under_load_without_a_failed_request() {
+    let mesh = Arc::new(Mesh::start().await);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (mesh, stop) = (mesh.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http1(mesh.web.addrs.outbound, get("orders.shop:80", "/v1/orders")).await;
+                if r.status() == 200 {
+                    ok += 1;
+                } else {
+                    failed.push(r.status());
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    // New handshakes during the rotation too: a fresh mTLS connection per request.
+    let direct = {
+        let (mesh, stop) = (mesh.clone(), stop.clone());
+        tokio::spawn(async move {
+            let bundle = mesh.pki.ca.bundle().clone();
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let web = CurrentCert::new(&mesh.pki.issue("web")).unwrap();
+                match tls_get(mesh.orders.addrs.inbound, &bundle, Some(web)).await {
+                    Ok(200) => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    let before = mesh.orders.shared.credentials.not_after();
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        for sa in ["orders", "web"] {
+            let leaf = mesh
+                .pki
+                .ca
+                .issue(
+                    &id(sa),
+                    &LeafPolicy {
+                        lifetime: Duration::from_secs(3600 + round),
+                        clock_skew: Duration::from_secs(1),
+                    },
+                    SystemTime::now(),
+                )
+                .unwrap();
+            mesh.pki.write_leaf(sa, &leaf);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for task in load {
+        let (ok, failed) = task.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "failed requests during rotation: {failed:?}"
+        );
+        total += ok;
+    }
+    let (direct_ok, direct_failed) = direct.await.unwrap();
+    assert!(direct_failed.is_empty(), "{direct_failed:?}");
+    assert!(
+        total > 50 && direct_ok > 5,
+        "{total} proxied, {direct_ok} direct"
+    );
+    assert_ne!(
+        mesh.orders.shared.credentials.not_after(),
+        before,
+        "the new certificate is in service"
+    );
+}
