@@ -96,13 +96,13 @@ impl Shared {
         self.stream_base ^ self.next_stream.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Counts inspected messages by subject: decoded or invalid, and drift.
+    /// Counts inspected messages by subject (empty when none could be told): decoded or
+    /// invalid, and drift.
     pub fn record_avro(&self, direction: Direction, inspections: &[Inspection]) {
         for i in inspections {
-            let Some(subject) = &i.subject else { continue };
             let series = self.metrics.avro(&AvroLabels {
                 direction,
-                subject: subject.as_str().into(),
+                subject: i.subject.as_deref().unwrap_or("").into(),
             });
             if i.valid {
                 series.decoded();

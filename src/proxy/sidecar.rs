@@ -161,10 +161,18 @@ impl Sidecar {
         tasks.spawn(admin::serve(admin_listener, admin, async move {
             let _ = admin_stop.changed().await;
         }));
+        let registry_dir = config
+            .registry
+            .clone()
+            .filter(|r| !crate::registry::is_url(r))
+            .map(PathBuf::from);
         tasks.spawn(reload(
             shared.clone(),
             outbound,
-            policy_dir,
+            Watched {
+                policy_dir,
+                registry_dir,
+            },
             settings,
             stopped,
         ));
@@ -243,19 +251,33 @@ where
     }
 }
 
-/// Polls the identity files and the policy directory; a change that loads cleanly goes live,
-/// one that does not is logged and the current state stays in force.
+/// Directories a sidecar re-reads when they change.
+struct Watched {
+    policy_dir: Option<PathBuf>,
+    /// A directory registry (a URL is asked on demand instead).
+    registry_dir: Option<PathBuf>,
+}
+
+/// Polls the identity files, the policy directory and a directory registry; a change that
+/// loads cleanly goes live, one that does not is logged and the current state stays in force.
 async fn reload(
     shared: Arc<Shared>,
     outbound: Arc<Outbound>,
-    policy_dir: Option<PathBuf>,
+    watched: Watched,
     settings: Settings,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Watched {
+        policy_dir,
+        registry_dir,
+    } = watched;
     let identity_paths = shared.credentials.paths();
     let policy_paths: Vec<PathBuf> = policy_dir.iter().cloned().collect();
+    // The store rewrites its index (atomically) on every change.
+    let registry_paths: Vec<PathBuf> = registry_dir.iter().map(|d| d.join("index.json")).collect();
     let mut identity_stamp = stamp(&identity_paths);
     let mut policy_stamp = stamp(&policy_paths);
+    let mut registry_stamp = stamp(&registry_paths);
     let mut generation = shared.policy().generation;
     loop {
         tokio::select! {
@@ -298,6 +320,23 @@ async fn reload(
                     }
                     Ok(Err(e)) => tracing::warn!("policy not reloaded, the current one stays: {e}"),
                     Err(e) => tracing::warn!("policy reload failed: {e}"),
+                }
+            }
+        }
+        if let Some(dir) = &registry_dir {
+            let now = stamp(&registry_paths);
+            if now != registry_stamp {
+                registry_stamp = now;
+                let dir = dir.to_string_lossy().into_owned();
+                match tokio::task::spawn_blocking(move || inspections(Some(&dir))).await {
+                    Ok(Ok(i)) => {
+                        tracing::info!("registry reloaded");
+                        shared.set_inspections(i);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!("registry not reloaded, the current one stays: {e}")
+                    }
+                    Err(e) => tracing::warn!("registry reload failed: {e}"),
                 }
             }
         }
