@@ -17,15 +17,22 @@ pub struct ProxyArgs {
     /// The sidecar's configuration (see the README's "Running a sidecar").
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Worker threads; linkerd2-proxy uses one core by default.
+    /// Worker threads; linkerd2-proxy uses one core by default. With one, the runtime runs
+    /// on the calling thread (no work stealing, no cross-thread wakeups).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub threads: usize,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let config = ProxyConfig::load(&args.config)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
+    let mut builder = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(args.threads);
+        b
+    };
+    let rt = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

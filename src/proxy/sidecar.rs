@@ -205,7 +205,7 @@ fn inspections(registry: Option<&str>) -> Result<Inspections> {
         Some(url) if crate::registry::is_url(url) => {
             let client = RegistryClient::new(url, Auth::None)
                 .map_err(|e| ProxyError::Registry(e.to_string()))?;
-            let source = ClientSource::new(Arc::new(client), tokio::runtime::Handle::current());
+            let source = ClientSource::new(Arc::new(client), registry_runtime()?);
             (Arc::new(source), true)
         }
         Some(dir) => {
@@ -218,6 +218,26 @@ fn inspections(registry: Option<&str>) -> Result<Inspections> {
         inspector: Arc::new(Inspector::new(source, options)),
         may_block,
     })
+}
+
+/// A runtime of its own for registry lookups: inspections wait for them on blocking threads,
+/// which a one-thread (current-thread) sidecar runtime could not serve. Lives as long as the
+/// process, like the sidecar.
+fn registry_runtime() -> Result<tokio::runtime::Handle> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("registry")
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
+        .map(|rt| rt.handle().clone())
+        .ok_or_else(|| ProxyError::Registry("cannot start the registry runtime".into()))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {

@@ -105,8 +105,9 @@ impl SchemaSource for StoreSource {
 /// Looks schemas up in a remote registry through its client's cache. `PayloadDecoder` is
 /// synchronous, so a cache miss waits for the request on `runtime` (a multi-thread tokio
 /// runtime that the caller keeps alive). Called on one of that runtime's own worker threads
-/// it steps aside with `block_in_place`; on a current-thread runtime it cannot wait and
-/// reports an error instead of deadlocking.
+/// it steps aside with `block_in_place`; called under a current-thread runtime (from its
+/// blocking pool), it waits on a helper thread — so `runtime` must then be a different,
+/// multi-thread runtime, or the lookup would wait for a thread that is waiting for it.
 #[derive(Debug, Clone)]
 pub struct ClientSource {
     client: Arc<RegistryClient>,
@@ -118,15 +119,23 @@ impl ClientSource {
         ClientSource { client, runtime }
     }
 
-    fn wait<F: Future>(&self, f: F) -> Result<F::Output, String> {
+    fn wait<F>(&self, f: F) -> Result<F::Output, String>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
         match Handle::try_current() {
             Err(_) => Ok(self.runtime.block_on(f)),
             Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
                 Ok(tokio::task::block_in_place(|| self.runtime.block_on(f)))
             }
-            Ok(_) => Err(
-                "a registry lookup cannot wait on a current-thread tokio runtime; decode on a blocking thread".into(),
-            ),
+            // A blocking thread of a current-thread runtime (a one-thread sidecar): wait from
+            // a thread outside any runtime, on `runtime`, which must be another runtime.
+            Ok(_) => std::thread::scope(|s| {
+                s.spawn(|| self.runtime.block_on(f))
+                    .join()
+                    .map_err(|_| "the registry lookup failed".to_string())
+            }),
         }
     }
 
