@@ -303,14 +303,12 @@ impl Filter {
             return false;
         }
         if let Some(class) = self.status_class
-            && !http
-                .and_then(|h| h.status)
-                .is_some_and(|s| s / 100 == class)
+            && http.and_then(|h| h.status).is_none_or(|s| s / 100 != class)
         {
             return false;
         }
         if let Some(v) = self.decision
-            && !e.decision.as_ref().is_some_and(|d| d.verdict == v.as_str())
+            && e.decision.as_ref().is_none_or(|d| d.verdict != v.as_str())
         {
             return false;
         }

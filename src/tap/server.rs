@@ -169,8 +169,13 @@ impl TapServer {
             return r;
         }
         let peer = req.extensions().get::<Peer>().cloned();
-        if let Err(refused) = self.authorize(peer.as_ref(), req.headers()) {
-            return refused;
+        if let Err((status, message)) = self.authorize(peer.as_ref(), req.headers()) {
+            let mut r = text(status, message);
+            if status == StatusCode::UNAUTHORIZED {
+                r.headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            return r;
         }
         let (filter, codec) = match parse_query(req.uri().query().unwrap_or("")) {
             Ok(v) => v,
@@ -204,7 +209,7 @@ impl TapServer {
         &self,
         peer: Option<&Peer>,
         headers: &hyper::HeaderMap,
-    ) -> Result<(), Response<Body>> {
+    ) -> Result<(), (StatusCode, String)> {
         let bearer = headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -213,7 +218,7 @@ impl TapServer {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim);
-        let forbidden = |m: String| Err(text(StatusCode::FORBIDDEN, m));
+        let forbidden = |m: String| Err((StatusCode::FORBIDDEN, m));
         if let Some(token) = bearer {
             let Some(tokens) = &self.auth.tokens else {
                 return forbidden(format!(
@@ -221,12 +226,9 @@ impl TapServer {
                     self.proxy
                 ));
             };
-            let principal = tokens.verify(token).map_err(|e| {
-                let mut r = text(StatusCode::UNAUTHORIZED, format!("tap: {e}"));
-                r.headers_mut()
-                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                r
-            })?;
+            let principal = tokens
+                .verify(token)
+                .map_err(|e| (StatusCode::UNAUTHORIZED, format!("tap: {e}")))?;
             if tokens.allows(&principal) {
                 return Ok(());
             }
