@@ -213,28 +213,7 @@ impl<'a> Container<'a> {
 
     /// Decodes every record of a block with `decoder` (whose writer must be this file's schema).
     pub fn records(&self, decoder: &Decoder, block: &Block<'_>) -> Result<Vec<Value>, AvroError> {
-        let limits = Limits::default();
-        let mut c = Cursor::new(&block.data, &limits);
-        let mut out = Vec::new();
-        for i in 0..block.count {
-            let v = decoder.decode_next(&mut c).map_err(|e| {
-                damaged(format!(
-                    "block {} (at byte {}), record {i}: {e}",
-                    block.index, block.offset
-                ))
-            })?;
-            out.push(v);
-        }
-        if !c.is_empty() {
-            return Err(damaged(format!(
-                "block {} (at byte {}) has {} bytes left after its {} records",
-                block.index,
-                block.offset,
-                block.data.len() - c.position(),
-                block.count
-            )));
-        }
-        Ok(out)
+        decode_records(decoder, block)
     }
 }
 
@@ -311,6 +290,191 @@ impl<'a> Blocks<'_, 'a> {
             data,
         })
     }
+}
+
+/// Reading a container as it arrives, as a tap client does: the header once it is whole,
+/// then each block once its bytes are all there. Nothing is read ahead of a block, so a
+/// caller can hand over whatever the socket gave and keep the rest for later. Every block is
+/// bounded by `max_block` (compressed and expanded), so a hostile stream cannot make the
+/// reader buffer without end.
+pub struct StreamReader {
+    schema: Arc<Schema>,
+    codec: Codec,
+    sync: [u8; 16],
+    max_block: usize,
+    index: usize,
+    /// Stream offset of the next block, for error messages.
+    offset: usize,
+}
+
+impl StreamReader {
+    /// Parses the header at the start of `bytes`: `Ok(None)` while it is not all there yet,
+    /// else the reader and the header's length. `max_header` bounds how long that may take.
+    pub fn header(
+        bytes: &[u8],
+        max_header: usize,
+        max_block: usize,
+    ) -> Result<Option<(StreamReader, usize)>, AvroError> {
+        let magic = &CONTAINER_MAGIC[..bytes.len().min(4)];
+        if !bytes.starts_with(magic) {
+            return Err(damaged("does not start with the magic bytes Obj\\x01"));
+        }
+        let Some(len) = header_len(bytes)? else {
+            if bytes.len() > max_header {
+                return Err(damaged(format!(
+                    "header: longer than the limit of {max_header} bytes"
+                )));
+            }
+            return Ok(None);
+        };
+        let c = Container::open(&bytes[..len])?;
+        Ok(Some((
+            StreamReader {
+                schema: c.schema,
+                codec: c.codec,
+                sync: c.sync,
+                max_block,
+                index: 0,
+                offset: len,
+            },
+            len,
+        )))
+    }
+
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The block at the start of `bytes`, decompressed, and how many bytes it took:
+    /// `Ok(None)` while it is not all there yet.
+    pub fn block(&mut self, bytes: &[u8]) -> Result<Option<(Block<'static>, usize)>, AvroError> {
+        let (index, offset) = (self.index, self.offset);
+        let limits = Limits::default();
+        let mut c = Cursor::new(bytes, &limits);
+        let here =
+            |e: super::error::DecodeError| damaged(format!("block {index}: {}", e.shifted(offset)));
+        let (count, size) = match c.long().and_then(|count| Ok((count, c.long()?))) {
+            Ok(v) => v,
+            Err(e) if e.end_of_input => return Ok(None),
+            Err(e) => return Err(here(e)),
+        };
+        let count = u64::try_from(count)
+            .ok()
+            .filter(|n| *n <= limits.max_items)
+            .ok_or_else(|| {
+                damaged(format!(
+                    "block {index} at byte {offset}: record count {count} is out of range"
+                ))
+            })?;
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|s| *s <= self.max_block)
+            .ok_or_else(|| {
+                damaged(format!(
+                    "block {index} at byte {offset}: size {size} is over the limit of {} bytes",
+                    self.max_block
+                ))
+            })?;
+        let start = c.position();
+        let Some(end) = start.checked_add(size).and_then(|e| e.checked_add(16)) else {
+            return Err(damaged(format!(
+                "block {index} at byte {offset}: size overflows"
+            )));
+        };
+        if bytes.len() < end {
+            return Ok(None);
+        }
+        if bytes[end - 16..end] != self.sync {
+            return Err(damaged(format!(
+                "block {index} at byte {offset}: sync marker does not match the header (the stream is damaged)"
+            )));
+        }
+        let data = decompress(self.codec, &bytes[start..start + size])
+            .map_err(|e| damaged(format!("block {index} at byte {offset}: {e}")))?;
+        if data.len() > self.max_block {
+            return Err(damaged(format!(
+                "block {index} at byte {offset}: expands to {} bytes, over the limit of {}",
+                data.len(),
+                self.max_block
+            )));
+        }
+        self.index += 1;
+        self.offset += end;
+        Ok(Some((
+            Block {
+                index,
+                offset,
+                count,
+                data: Cow::Owned(data.into_owned()),
+            },
+            end,
+        )))
+    }
+
+    /// Decodes every record of a block with `decoder` (whose writer must be this schema).
+    pub fn records(&self, decoder: &Decoder, block: &Block<'_>) -> Result<Vec<Value>, AvroError> {
+        decode_records(decoder, block)
+    }
+}
+
+/// The length of the header at the start of `bytes`, `None` if it is cut short.
+fn header_len(bytes: &[u8]) -> Result<Option<usize>, AvroError> {
+    if bytes.len() < 4 {
+        return Ok(None);
+    }
+    let limits = Limits::default();
+    let mut c = Cursor::new(&bytes[4..], &limits);
+    let walk = |c: &mut Cursor<'_>| -> Result<(), super::error::DecodeError> {
+        loop {
+            let count = c.long()?;
+            if count == 0 {
+                break;
+            }
+            if count < 0 {
+                c.long()?;
+            }
+            for _ in 0..count.unsigned_abs().min(10_001) {
+                c.bytes()?;
+                c.bytes()?;
+            }
+        }
+        c.take(16)?;
+        Ok(())
+    };
+    match walk(&mut c) {
+        Ok(()) => Ok(Some(4 + c.position())),
+        Err(e) if e.end_of_input => Ok(None),
+        Err(e) => Err(damaged(format!("header: {}", e.shifted(4)))),
+    }
+}
+
+fn decode_records(decoder: &Decoder, block: &Block<'_>) -> Result<Vec<Value>, AvroError> {
+    let limits = Limits::default();
+    let mut c = Cursor::new(&block.data, &limits);
+    let mut out = Vec::new();
+    for i in 0..block.count {
+        let v = decoder.decode_next(&mut c).map_err(|e| {
+            damaged(format!(
+                "block {} (at byte {}), record {i}: {e}",
+                block.index, block.offset
+            ))
+        })?;
+        out.push(v);
+    }
+    if !c.is_empty() {
+        return Err(damaged(format!(
+            "block {} (at byte {}) has {} bytes left after its {} records",
+            block.index,
+            block.offset,
+            block.data.len() - c.position(),
+            block.count
+        )));
+    }
+    Ok(out)
 }
 
 fn read_bounded(mut r: impl Read, codec: &str) -> Result<Vec<u8>, String> {
@@ -459,5 +623,55 @@ mod tests {
         assert!(err.contains("block 0") && err.contains("record 1"), "{err}");
         let err = all_records(&file("lz4", &[])).unwrap_err().to_string();
         assert!(err.contains("unsupported codec \"lz4\""), "{err}");
+    }
+
+    #[test]
+    fn a_stream_reads_byte_by_byte_as_the_whole_file_does() {
+        let f = file("null", &[(2, vec![0x02, 0x04]), (1, vec![0x06])]);
+        let mut buf = Vec::new();
+        let mut reader = None;
+        let mut values = Vec::new();
+        for byte in &f {
+            buf.push(*byte);
+            if reader.is_none() {
+                if let Some((r, used)) = StreamReader::header(&buf, 1 << 20, 1 << 20).unwrap() {
+                    buf.drain(..used);
+                    reader = Some(r);
+                }
+                continue;
+            }
+            let r = reader.as_mut().unwrap();
+            if let Some((block, used)) = r.block(&buf).unwrap() {
+                buf.drain(..used);
+                let d = Decoder::new(r.schema().clone(), r.schema().clone());
+                values.extend(r.records(&d, &block).unwrap());
+            }
+        }
+        assert!(buf.is_empty());
+        assert_eq!(values, vec![Value::Long(1), Value::Long(2), Value::Long(3)]);
+    }
+
+    #[test]
+    fn a_stream_refuses_big_blocks_bad_sync_and_bad_magic() {
+        let f = file("null", &[(1, vec![0x02; 100])]);
+        let (mut r, used) = StreamReader::header(&f, 1 << 20, 64).unwrap().unwrap();
+        let err = r.block(&f[used..]).err().unwrap().to_string();
+        assert!(
+            err.contains("size 100 is over the limit of 64 bytes"),
+            "{err}"
+        );
+        let mut f = file("null", &[(1, vec![0x02])]);
+        let last = f.len() - 1;
+        f[last] ^= 1;
+        let (mut r, used) = StreamReader::header(&f, 1 << 20, 64).unwrap().unwrap();
+        let err = r.block(&f[used..]).err().unwrap().to_string();
+        assert!(err.contains("sync marker"), "{err}");
+        assert!(StreamReader::header(b"Obx", 1 << 20, 64).is_err());
+        assert!(StreamReader::header(b"Ob", 1 << 20, 64).unwrap().is_none());
+        let err = StreamReader::header(&f[..40], 30, 64)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("longer than the limit of 30 bytes"), "{err}");
     }
 }

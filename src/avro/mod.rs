@@ -31,7 +31,7 @@ pub use canonical::{canonical_form, md5_fingerprint, rabin_fingerprint, sha256_f
 pub use compat::{
     Compatibility, Incompatibility, IncompatibilityKind, check as check_compatibility,
 };
-pub use container::{Codec, Container};
+pub use container::{Codec, Container, StreamReader};
 pub use container_write::{ContainerFile, ContainerWriter};
 pub use decode::{Decoder, Limits};
 pub use encode::encode;

@@ -49,7 +49,8 @@ pub enum IdentityCommand {
         /// A directory made by `identity init`.
         #[arg(long)]
         dir: PathBuf,
-        /// The workload's service account.
+        /// The workload's service account. `--sa meshlens-operator --ns meshlens` issues the
+        /// operator identity, which every proxy lets tap by default (`meshlens tap`).
         #[arg(long)]
         sa: String,
         /// The workload's namespace.

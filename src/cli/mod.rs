@@ -25,6 +25,7 @@ mod policy;
 mod proxy;
 mod registry;
 mod schema;
+mod tap;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,6 +60,8 @@ pub enum Command {
     Policy(policy::PolicyCommand),
     /// Run one sidecar proxy (inbound mTLS, outbound, admin) from a config file.
     Proxy(proxy::ProxyArgs),
+    /// Watch the live events of proxies (their admin port's /tap stream), like `linkerd viz tap`.
+    Tap(tap::TapArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Identity(cmd)) => identity::run(cmd),
         Some(Command::Policy(cmd)) => policy::run(cmd),
         Some(Command::Proxy(args)) => proxy::run(args),
+        Some(Command::Tap(args)) => tap::run(args),
     }
 }
 

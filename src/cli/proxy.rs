@@ -49,7 +49,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             )?;
             writeln!(
                 out,
-                "admin    http://{} (/metrics /ready /live /identity)",
+                "admin    http://{} (/metrics /ready /live /identity; /tap over mTLS)",
                 a.admin
             )?;
             writeln!(out, "inbound  {} (mTLS)", a.inbound)?;

@@ -18,4 +18,5 @@ pub use cert::{CertInfo, certs_from_pem, certs_to_pem};
 pub use error::{IdentityError, Result};
 pub use name::{ControlPlane, DEFAULT_CONTROL_NS, DEFAULT_TRUST_DOMAIN, IdentityName};
 pub use resolver::CurrentCert;
+pub(crate) use tls::provider;
 pub use tls::{client_config, handshake_error, peer_identity, server_config, server_name};

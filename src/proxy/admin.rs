@@ -3,6 +3,12 @@
 //! `/metrics`, `/ready`, `/live`, plus `/identity` to see which certificate is being served.
 //! Plain HTTP/1.1 on loopback by default: it exposes no secrets (the certificate chain is
 //! public), and binding it elsewhere is the caller's deliberate choice.
+//!
+//! With [`Admin::with_tls`], a connection that starts with a TLS ClientHello (0x16) is
+//! terminated with the workload's own certificate and must present a client certificate
+//! from its trust anchors; every request then carries the client's identity as a
+//! [`Peer`] extension, which is how the tap route authorizes. Plain connections are served
+//! as before.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,8 +34,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use rustls::ServerConfig;
+
+use super::credentials::{ALPN_HTTP1, Configs, Credentials};
 use super::metrics::Metrics;
 use crate::identity::{CertInfo, CurrentCert, certs_to_pem};
+pub use crate::tap::server::Peer;
 
 /// Linkerd's admin port, on loopback.
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 4191);
@@ -51,6 +61,31 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 /// to it.
 pub type TapRoute = Arc<dyn Fn(Request<Incoming>) -> ResponseFuture + Send + Sync>;
 
+/// The TLS side of the admin port: the sidecar's credentials, and the server config derived
+/// from their current configs (same anchors and certificate, ALPN http/1.1 only), rebuilt
+/// when a reload replaces them.
+struct AdminTls {
+    credentials: Arc<Credentials>,
+    derived: std::sync::Mutex<Option<(Arc<Configs>, Arc<ServerConfig>)>>,
+}
+
+impl AdminTls {
+    fn config(&self) -> Arc<ServerConfig> {
+        let current = self.credentials.configs();
+        let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((from, config)) = &*derived
+            && Arc::ptr_eq(from, &current)
+        {
+            return config.clone();
+        }
+        let mut config = (*current.server).clone();
+        config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+        let config = Arc::new(config);
+        *derived = Some((current, config.clone()));
+        config
+    }
+}
+
 /// What the admin endpoints read. Share as `Arc<Admin>` with the proxy, which flips
 /// readiness through [`set_ready`](Admin::set_ready).
 pub struct Admin {
@@ -58,6 +93,7 @@ pub struct Admin {
     cert: Arc<CurrentCert>,
     ready: AtomicBool,
     tap: Option<TapRoute>,
+    tls: Option<AdminTls>,
 }
 
 impl Admin {
@@ -68,7 +104,18 @@ impl Admin {
             cert,
             ready: AtomicBool::new(false),
             tap: None,
+            tls: None,
         }
+    }
+
+    /// Terminates TLS on connections that start with a ClientHello, requiring a client
+    /// certificate that chains to the workload's trust anchors.
+    pub fn with_tls(mut self, credentials: Arc<Credentials>) -> Admin {
+        self.tls = Some(AdminTls {
+            credentials,
+            derived: std::sync::Mutex::new(None),
+        });
+        self
     }
 
     pub fn with_tap(mut self, route: TapRoute) -> Admin {
@@ -102,28 +149,40 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, shutdown: impl Futu
             () = &mut shutdown => break,
         };
         let admin = admin.clone();
-        let mut closing = closing_rx.clone();
+        let closing = closing_rx.clone();
         connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let admin = admin.clone();
-                async move { Ok::<_, Infallible>(respond(&admin, req).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, "admin: connection ended: {e}");
-                    }
+            let tls = match &admin.tls {
+                Some(tls) if starts_with_client_hello(&stream).await => tls.config(),
+                _ => {
+                    let peer = Peer {
+                        addr: peer,
+                        tls: false,
+                        identity: None,
+                    };
+                    return serve_connection(TokioIo::new(stream), admin, peer, closing).await;
                 }
-                _ = closing.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            };
+            let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+            let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, accept).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    let e = crate::identity::handshake_error(e);
+                    tracing::debug!(%peer, "admin: TLS handshake failed: {e}");
+                    return;
                 }
-            }
+                Err(_) => {
+                    tracing::debug!(%peer, "admin: TLS handshake timed out");
+                    return;
+                }
+            };
+            let identity =
+                crate::identity::peer_identity(stream.get_ref().1.peer_certificates()).ok();
+            let peer = Peer {
+                addr: peer,
+                tls: true,
+                identity,
+            };
+            serve_connection(TokioIo::new(stream), admin, peer, closing).await;
         });
         // Reap finished connections so the set does not grow.
         while connections.try_join_next().is_some() {}
@@ -132,6 +191,50 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, shutdown: impl Futu
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         tracing::warn!("admin: connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// Whether the client's first byte is a TLS handshake record; waits at most as long as for a
+/// request head.
+async fn starts_with_client_hello(stream: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await,
+        Ok(Ok(1)) if first[0] == 0x16
+    )
+}
+
+/// Serves HTTP/1.1 on one connection until it ends or shutdown begins; every request
+/// carries `peer`.
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    admin: Arc<Admin>,
+    peer: Peer,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let addr = peer.addr;
+    let service = service_fn(move |mut req: Request<Incoming>| {
+        let admin = admin.clone();
+        req.extensions_mut().insert(peer.clone());
+        async move { Ok::<_, Infallible>(respond(&admin, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(peer = %addr, "admin: connection ended: {e}");
+            }
+        }
+        _ = closing.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }
 

@@ -100,12 +100,21 @@ pub struct TcpRoute {
 pub struct AdminConfig {
     #[serde(default = "default_admin_listen")]
     pub listen: SocketAddr,
+    /// mTLS identities that may `GET /tap`: exact, or `*.suffix`. Absent: only the operator
+    /// identity, `meshlens-operator.meshlens.serviceaccount.identity.<control-ns>.<trust-domain>`.
+    #[serde(default)]
+    pub tap_allow: Option<Vec<String>>,
+    /// OIDC bearer tokens that may tap too (over mTLS or plain HTTP).
+    #[serde(default)]
+    pub tap_tokens: Option<crate::tap::token::TokenConfig>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: default_admin_listen(),
+            tap_allow: None,
+            tap_tokens: None,
         }
     }
 }
@@ -288,6 +297,17 @@ impl ProxyConfig {
                 ));
             }
         }
+        for (i, p) in self.admin.tap_allow.iter().flatten().enumerate() {
+            crate::tap::server::IdentityPattern::parse(p)
+                .map_err(|e| format!("admin.tapAllow[{i}]: {e}"))?;
+        }
+        if let Some(t) = &self.admin.tap_tokens
+            && t.allow.is_empty()
+        {
+            return Err(
+                "admin.tapTokens.allow: list the token subjects or e-mails that may tap".into(),
+            );
+        }
         if self.inspection.max_body == 0 || self.inspection.audit_copy == 0 {
             return Err("inspection: maxBody and auditCopy must be above 0".into());
         }
@@ -305,6 +325,9 @@ impl ProxyConfig {
         abs(&mut self.identity.key);
         if let Some(p) = &mut self.policy {
             abs(&mut p.dir);
+        }
+        if let Some(t) = &mut self.admin.tap_tokens {
+            abs(&mut t.jwks);
         }
         if let Some(r) = &mut self.registry
             && !crate::registry::is_url(r)

@@ -30,6 +30,8 @@ use crate::policy::defaults::{DefaultPolicy, Settings};
 use crate::policy::ids::IdentityDomain;
 use crate::registry::{Auth, ClientSource, RegistryClient, Store, StoreSource};
 use crate::tap::Publisher;
+use crate::tap::server::{Authorization, IdentityPattern, TapServer, operator_identity};
+use crate::tap::token::TokenVerifier;
 
 /// Where a running sidecar listens (ports resolved when the config asked for port 0).
 #[derive(Debug, Clone)]
@@ -84,6 +86,7 @@ impl Sidecar {
             tracing::warn!("policy: left out: {warning}");
         }
         let inspections = inspections(config.registry.as_deref())?;
+        let tap_publisher = tap.clone();
         let shared = Arc::new(Shared::new(
             w.clone(),
             credentials.clone(),
@@ -105,6 +108,12 @@ impl Sidecar {
         ));
 
         let (stop, stopped) = watch::channel(false);
+        let tap_server = Arc::new(tap_server(
+            &config,
+            &settings.domain,
+            tap_publisher,
+            stopped.clone(),
+        )?);
         let mut tasks = JoinSet::new();
         let admin_listener = bind(config.admin.listen).await?;
         let inbound_listener = bind(config.inbound.listen).await?;
@@ -152,10 +161,15 @@ impl Sidecar {
                 o.clone().serve_tcp(s, p, destination.clone())
             }));
         }
-        let admin = Arc::new(Admin::new(
-            shared.metrics.clone(),
-            shared.credentials.cert().clone(),
-        ));
+        let route: admin::TapRoute = Arc::new(move |req| {
+            let server = tap_server.clone();
+            Box::pin(async move { server.handle(req).await })
+        });
+        let admin = Arc::new(
+            Admin::new(shared.metrics.clone(), shared.credentials.cert().clone())
+                .with_tls(shared.credentials.clone())
+                .with_tap(route),
+        );
         admin.set_ready(true);
         let mut admin_stop = stopped.clone();
         tasks.spawn(admin::serve(admin_listener, admin, async move {
@@ -194,6 +208,43 @@ impl Sidecar {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// The tap server of the admin port: who may tap (`admin.tapAllow`, by default the operator
+/// identity of this mesh's domain; `admin.tapTokens`), over this sidecar's publisher.
+fn tap_server(
+    config: &ProxyConfig,
+    domain: &IdentityDomain,
+    publisher: Publisher,
+    stop: watch::Receiver<bool>,
+) -> Result<TapServer> {
+    let config_error = |message: String| ProxyError::Config {
+        path: PathBuf::from("admin"),
+        message,
+    };
+    let allow = match &config.admin.tap_allow {
+        Some(list) => list
+            .iter()
+            .map(|p| IdentityPattern::parse(p).map_err(|e| config_error(format!("tapAllow: {e}"))))
+            .collect::<Result<Vec<_>>>()?,
+        None => vec![IdentityPattern::Exact(operator_identity(
+            &domain.control_namespace,
+            &domain.trust_domain,
+        ))],
+    };
+    let tokens = match &config.admin.tap_tokens {
+        Some(t) => {
+            Some(TokenVerifier::load(t).map_err(|e| config_error(format!("tapTokens: {e}")))?)
+        }
+        None => None,
+    };
+    let w = &config.workload;
+    Ok(TapServer::new(
+        publisher,
+        format!("{}/{}", w.namespace, w.name),
+        Authorization { allow, tokens },
+        stop,
+    ))
 }
 
 /// The registry bodies are decoded against: a directory (read now), a URL (asked on demand,

@@ -250,8 +250,18 @@ impl Mesh {
 
     /// `orders_extra`: more YAML for the orders sidecar's config.
     pub async fn start_with(policy: &str, orders_extra: &str) -> Mesh {
+        Mesh::start_full(policy, orders_extra, "", Publisher::default()).await
+    }
+
+    /// Also: more keys for the orders sidecar's `admin`, each after a comma (`, tapAllow: [..]`), and the tap
+    /// publisher (a small ring makes slow subscribers lose events sooner).
+    pub async fn start_full(
+        policy: &str,
+        orders_extra: &str,
+        orders_admin: &str,
+        tap: Publisher,
+    ) -> Mesh {
         let pki = Pki::new();
-        let tap = Publisher::default();
         let app = start_app().await;
         let echo = start_echo().await;
         let policy_dir = pki.dir.path().join("policy");
@@ -261,7 +271,7 @@ impl Mesh {
 
         let (cert, key) = pki.write_leaf("orders", &pki.issue("orders"));
         let orders_yaml = format!(
-            "workload: {}\nidentity: {{trustAnchors: {}, cert: {}, key: {}}}\ninbound: {{listen: 127.0.0.3:0, port: {}}}\noutbound: {{listen: 127.0.0.3:0, sourceIp: 127.0.0.3}}\nadmin: {{listen: 127.0.0.3:0}}\npolicy: {{dir: {}}}\n{orders_extra}",
+            "workload: {}\nidentity: {{trustAnchors: {}, cert: {}, key: {}}}\ninbound: {{listen: 127.0.0.3:0, port: {}}}\noutbound: {{listen: 127.0.0.3:0, sourceIp: 127.0.0.3}}\nadmin: {{listen: 127.0.0.3:0{orders_admin}}}\npolicy: {{dir: {}}}\n{orders_extra}",
             workload_yaml("orders", &[("http", app.port()), ("tcp", echo.port())]),
             anchors.display(),
             cert.display(),

@@ -1,0 +1,404 @@
+//! `meshlens tap ADDR...`: the live events of one or many proxies, like `linkerd viz tap`.
+//! Each address is a proxy's admin endpoint; every connection is retried until Ctrl-C (or
+//! `--max` events), and its errors go to stderr one line each.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{ArgGroup, Args, ValueEnum};
+
+use crate::tap::client::{Auth, ConnState, TapClient, TapTarget};
+use crate::tap::{Direction, Event, EventKind, Filter};
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("auth").required(true).args(["ca", "token"])))]
+pub struct TapArgs {
+    /// Admin addresses of the proxies (host:port), e.g. 127.0.0.1:4191.
+    #[arg(required = true, value_name = "ADDR")]
+    pub addrs: Vec<String>,
+    /// Trust anchors (PEM) the proxies' certificates chain to; with --cert and --key, tap
+    /// over mTLS. The proxies allow the operator identity by default:
+    /// `meshlens identity issue --sa meshlens-operator --ns meshlens` issues it.
+    #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
+    pub ca: Option<PathBuf>,
+    /// The client certificate chain (PEM), from `meshlens identity issue`.
+    #[arg(long, value_name = "FILE", requires = "ca")]
+    pub cert: Option<PathBuf>,
+    /// The client key (PEM).
+    #[arg(long, value_name = "FILE", requires = "ca")]
+    pub key: Option<PathBuf>,
+    /// A file holding an OIDC bearer token (a JWT), sent over plain HTTP; the proxies must
+    /// have admin.tapTokens.
+    #[arg(long, value_name = "FILE")]
+    pub token: Option<PathBuf>,
+    /// Only requests from this workload (namespace/name).
+    #[arg(long, value_name = "NS/NAME")]
+    pub from: Option<String>,
+    /// Only requests to this workload (namespace/name).
+    #[arg(long, value_name = "NS/NAME")]
+    pub to: Option<String>,
+    #[arg(long, value_name = "NS")]
+    pub from_namespace: Option<String>,
+    #[arg(long, value_name = "NS")]
+    pub to_namespace: Option<String>,
+    /// An mTLS identity on either side.
+    #[arg(long)]
+    pub identity: Option<String>,
+    #[arg(long)]
+    pub method: Option<String>,
+    /// A path prefix, e.g. /v1/orders.
+    #[arg(long)]
+    pub path: Option<String>,
+    #[arg(long)]
+    pub authority: Option<String>,
+    /// A status class: 1xx .. 5xx (request-start events carry none and are left out).
+    #[arg(long, value_name = "CLASS")]
+    pub status: Option<String>,
+    /// allow, deny or no_route.
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// An Avro subject of a request or response body.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only events with an Avro body that did not decode or conform.
+    #[arg(long)]
+    pub invalid: bool,
+    /// At most this many events per second from each proxy; the rest are counted as lost.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// One line per event, like `linkerd viz tap`.
+    Table,
+    /// One JSON object per line, with the field names of the tap event Avro schema.
+    Json,
+}
+
+impl TapArgs {
+    fn filter(&self) -> anyhow::Result<Filter> {
+        let mut f = Filter::default();
+        let text = [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("from-namespace", &self.from_namespace),
+            ("to-namespace", &self.to_namespace),
+            ("identity", &self.identity),
+            ("method", &self.method),
+            ("path", &self.path),
+            ("authority", &self.authority),
+            ("status", &self.status),
+            ("decision", &self.decision),
+            ("subject", &self.subject),
+        ];
+        for (key, value) in text {
+            if let Some(v) = value {
+                f.set(key, v)?;
+            }
+        }
+        if self.invalid {
+            f.invalid_only = true;
+        }
+        if let Some(r) = self.rate {
+            f.set("rate", &r.to_string())?;
+        }
+        Ok(f)
+    }
+
+    fn auth(&self) -> anyhow::Result<Auth> {
+        Ok(match (&self.ca, &self.cert, &self.key, &self.token) {
+            (Some(ca), Some(cert), Some(key), None) => Auth::mtls_from_files(ca, cert, key)?,
+            (None, None, None, Some(token)) => Auth::token_from_file(token)?,
+            _ => anyhow::bail!("give either --ca, --cert and --key (mTLS) or --token"),
+        })
+    }
+}
+
+pub fn run(args: TapArgs) -> anyhow::Result<ExitCode> {
+    let filter = args.filter()?;
+    let auth = args.auth()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let client = TapClient::start(
+            TapTarget {
+                addrs: args.addrs.clone(),
+                auth,
+                filter,
+            },
+            tx,
+        );
+        let status = tokio::spawn(report(client.status()));
+        let mut seen = 0u64;
+        let result: anyhow::Result<()> = async {
+            loop {
+                let event = tokio::select! {
+                    e = rx.recv() => e,
+                    _ = tokio::signal::ctrl_c() => None,
+                };
+                let Some(event) = event else { break };
+                match args.output {
+                    Output::Table => {
+                        for line in table_lines(&event) {
+                            out!("{line}");
+                        }
+                    }
+                    Output::Json => out!("{}", json_line(&event)),
+                }
+                seen += 1;
+                if args.max.is_some_and(|m| seen >= m) {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        status.abort();
+        client.stop().await;
+        result?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Prints each connection's state when it changes, on stderr.
+async fn report(mut status: tokio::sync::watch::Receiver<Vec<crate::tap::client::Connection>>) {
+    let mut last: Vec<Option<String>> = Vec::new();
+    loop {
+        {
+            let all = status.borrow_and_update();
+            last.resize(all.len(), None);
+            for (i, c) in all.iter().enumerate() {
+                let line = match &c.state {
+                    ConnState::Retrying { .. } | ConnState::Streaming { .. } => {
+                        format!("tap: {}: {}", c.addr, c.state)
+                    }
+                    _ => continue,
+                };
+                if last[i].as_ref() != Some(&line) {
+                    eprintln!("{line}");
+                    last[i] = Some(line);
+                }
+            }
+        }
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The event as JSON, one line, field names from the Avro schema (unions unwrapped).
+pub fn json_line(e: &Event) -> String {
+    crate::avro::to_friendly_json(
+        crate::tap::codec::schema(),
+        &crate::tap::codec::to_value(e),
+        None,
+    )
+}
+
+/// `linkerd viz tap`'s lines, then one indented line per Avro body and for the decision.
+pub fn table_lines(e: &Event) -> Vec<String> {
+    let dir = match e.direction {
+        Direction::Inbound => "in",
+        Direction::Outbound => "out",
+    };
+    let tls = if e.tls.secured {
+        "true".to_string()
+    } else {
+        e.tls.reason.clone().unwrap_or_else(|| "false".into())
+    };
+    let base = format!(
+        "id={}:{} proxy={dir} src={}{} dst={}{} tls={tls}",
+        e.proxy,
+        e.stream,
+        e.source.addr,
+        ident(&e.source.identity),
+        e.destination.addr,
+        ident(&e.destination.identity),
+    );
+    let http = e.http.as_ref();
+    let mut first = match e.kind {
+        EventKind::RequestStart => {
+            let h = http.cloned().unwrap_or_default();
+            format!(
+                "req {base} :method={} :authority={} :path={}",
+                h.method, h.authority, h.path
+            )
+        }
+        EventKind::ResponseStart => {
+            let h = http.cloned().unwrap_or_default();
+            format!(
+                "rsp {base} :status={} latency={}µs",
+                h.status.map_or("-".into(), |s| s.to_string()),
+                h.latency_us.unwrap_or(0)
+            )
+        }
+        EventKind::ResponseEnd => {
+            let h = http.cloned().unwrap_or_default();
+            let grpc = h
+                .grpc_status
+                .map(|g| format!(" grpc-status={g}"))
+                .unwrap_or_default();
+            format!(
+                "end {base}{grpc} duration={}µs response-length={}B",
+                h.latency_us.unwrap_or(0),
+                h.response_bytes
+            )
+        }
+        EventKind::TcpOpen => format!("tcp-open {base}"),
+        EventKind::TcpClose => {
+            let t = e.tcp.clone().unwrap_or_default();
+            format!(
+                "tcp-close {base} duration={}µs bytes-in={}B bytes-out={}B",
+                t.duration_us.unwrap_or(0),
+                t.bytes_in,
+                t.bytes_out
+            )
+        }
+        EventKind::Lost => {
+            let from = if e.proxy.is_empty() {
+                String::new()
+            } else {
+                format!(" proxy={}", e.proxy)
+            };
+            return vec![format!("lost{from} events={}", e.lost)];
+        }
+    };
+    if let Some(err) = http.and_then(|h| h.proxy_error.as_ref()) {
+        first.push_str(&format!(" proxy-error={err:?}"));
+    }
+    let mut lines = vec![first];
+    if let Some(d) = &e.decision
+        && (e.kind == EventKind::RequestStart || d.verdict != "allow")
+    {
+        lines.push(format!("  {}", decision(d)));
+    }
+    for i in &e.avro {
+        let subject = i.subject.as_deref().unwrap_or("(no subject)");
+        let version = i.version.map(|v| format!("@v{v}")).unwrap_or_default();
+        let mut line = format!(
+            "  avro {subject}{version} {}",
+            if i.valid { "valid" } else { "INVALID" }
+        );
+        if let Some(d) = &i.drift {
+            line.push_str(&format!(" drift={d}"));
+        }
+        if let Some(c) = &i.contract {
+            line.push_str(&format!(
+                " contract={c}{}",
+                i.mode
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(first) = i.errors.first() {
+            line.push_str(&format!(": {first}"));
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+fn ident(id: &Option<String>) -> String {
+    id.as_ref().map(|i| format!("({i})")).unwrap_or_default()
+}
+
+fn decision(d: &crate::tap::Decision) -> String {
+    let by = match (&d.authz_kind, &d.authz_name) {
+        (Some(k), Some(n)) => format!("{}/{n}", k.to_ascii_lowercase()),
+        (None, Some(n)) => n.clone(),
+        _ => String::new(),
+    };
+    if d.verdict == "allow" {
+        if by.is_empty() {
+            "allow".into()
+        } else {
+            format!("allow by {by}")
+        }
+    } else {
+        let route = d
+            .route_name
+            .as_ref()
+            .map(|r| format!(" (route {r})"))
+            .unwrap_or_default();
+        format!("{}{route}: {}", d.verdict, d.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tap::{Decision, Http, Inspection};
+
+    #[test]
+    fn lines_read_like_viz_tap_with_avro_and_policy() {
+        let mut e = Event::lost(0, 1);
+        e.kind = EventKind::RequestStart;
+        e.stream = 7;
+        e.proxy = "shop/orders".into();
+        e.source.addr = "127.0.0.2:5000".into();
+        e.source.identity = Some("web.shop".into());
+        e.destination.addr = "127.0.0.1:8080".into();
+        e.tls.secured = true;
+        e.http = Some(Http {
+            method: "GET".into(),
+            authority: "orders.shop:80".into(),
+            path: "/v1/orders/7".into(),
+            ..Http::default()
+        });
+        e.decision = Some(Decision {
+            verdict: "allow".into(),
+            server_kind: "server".into(),
+            server_name: "orders-http".into(),
+            route_kind: Some("HTTPRoute".into()),
+            route_name: Some("orders-read".into()),
+            authz_kind: Some("AuthorizationPolicy".into()),
+            authz_name: Some("web-reads-orders".into()),
+            reason: String::new(),
+            tried: Vec::new(),
+        });
+        e.avro = vec![Inspection {
+            subject: Some("shop.orders-value".into()),
+            version: Some(2),
+            valid: false,
+            drift: Some("incompatible".into()),
+            errors: vec!["field total: missing".into()],
+            ..Inspection::default()
+        }];
+        assert_eq!(
+            table_lines(&e),
+            vec![
+                "req id=shop/orders:7 proxy=in src=127.0.0.2:5000(web.shop) dst=127.0.0.1:8080 tls=true :method=GET :authority=orders.shop:80 :path=/v1/orders/7",
+                "  allow by authorizationpolicy/web-reads-orders",
+                "  avro shop.orders-value@v2 INVALID drift=incompatible: field total: missing",
+            ]
+        );
+        e.kind = EventKind::ResponseEnd;
+        e.avro.clear();
+        let d = e.decision.as_mut().unwrap();
+        d.verdict = "deny".into();
+        d.reason = "no authorization matched".into();
+        e.http.as_mut().unwrap().latency_us = Some(123);
+        e.http.as_mut().unwrap().response_bytes = 0;
+        assert_eq!(
+            table_lines(&e)[1],
+            "  deny (route orders-read): no authorization matched"
+        );
+        assert!(table_lines(&e)[0].ends_with("duration=123µs response-length=0B"));
+        let json: serde_json::Value = serde_json::from_str(&json_line(&e)).unwrap();
+        assert_eq!(json["kind"], "RESPONSE_END");
+        assert_eq!(json["http"]["path"], "/v1/orders/7");
+        assert_eq!(table_lines(&Event::lost(4, 0)), vec!["lost events=4"]);
+    }
+}
