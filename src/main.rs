@@ -2,6 +2,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The proxies allocate per request and per frame; mimalloc spends far less time on it than
+/// glibc's allocator (as linkerd2-proxy uses jemalloc). See BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = meshlens::cli::Cli::parse();
     meshlens::cli::init_logging();

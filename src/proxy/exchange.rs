@@ -9,10 +9,17 @@ use crate::tap::{
     Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, Publisher, Tls, TriedAuthz,
 };
 
+/// A request's start time and, when someone taps, what tap reports about it. Building the
+/// details costs a dozen allocations, so nothing is built while nobody listens.
 #[derive(Debug, Clone)]
 pub struct Exchange {
-    pub stream: u64,
     pub started: Instant,
+    details: Option<Box<Details>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Details {
+    pub stream: u64,
     pub proxy: String,
     pub direction: Direction,
     pub source: Endpoint,
@@ -23,50 +30,58 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    fn event(&self, kind: EventKind, http: Http, avro: Vec<Inspection>) -> Event {
+    /// `details` runs only when `tap` has subscribers.
+    pub fn new(tap: &Publisher, started: Instant, details: impl FnOnce() -> Details) -> Exchange {
+        Exchange {
+            started,
+            details: tap.active().then(|| Box::new(details())),
+        }
+    }
+
+    fn event(d: &Details, kind: EventKind, http: Http, avro: Vec<Inspection>) -> Event {
         Event {
-            stream: self.stream,
+            stream: d.stream,
             kind,
             time_us: now_us(),
-            proxy: self.proxy.clone(),
-            direction: self.direction,
-            source: self.source.clone(),
-            destination: self.destination.clone(),
-            tls: self.tls.clone(),
+            proxy: d.proxy.clone(),
+            direction: d.direction,
+            source: d.source.clone(),
+            destination: d.destination.clone(),
+            tls: d.tls.clone(),
             http: Some(http),
             tcp: None,
-            decision: self.decision.clone(),
+            decision: d.decision.clone(),
             avro,
             lost: 0,
         }
     }
 
     pub fn request_start(&self, tap: &Publisher) {
-        if tap.active() {
-            tap.publish(self.event(EventKind::RequestStart, self.http.clone(), Vec::new()));
+        if let Some(d) = &self.details {
+            tap.publish(Self::event(d, EventKind::RequestStart, d.http.clone(), Vec::new()));
         }
     }
 
     pub fn response_start(&self, tap: &Publisher, status: u16, proxy_error: Option<&str>) {
-        if tap.active() {
-            let mut http = self.http.clone();
+        if let Some(d) = &self.details {
+            let mut http = d.http.clone();
             http.status = Some(status);
             http.latency_us = Some(self.started.elapsed().as_micros() as u64);
             http.proxy_error = proxy_error.map(str::to_string);
-            tap.publish(self.event(EventKind::ResponseStart, http, Vec::new()));
+            tap.publish(Self::event(d, EventKind::ResponseStart, http, Vec::new()));
         }
     }
 
     pub fn response_end(&self, tap: &Publisher, end: ResponseEnd) {
-        if tap.active() {
-            let mut http = self.http.clone();
+        if let Some(d) = &self.details {
+            let mut http = d.http.clone();
             http.status = Some(end.status);
             http.grpc_status = end.grpc_status;
             http.latency_us = Some(self.started.elapsed().as_micros() as u64);
             http.request_bytes = end.request_bytes;
             http.response_bytes = end.response_bytes;
             http.proxy_error = end.proxy_error;
-            tap.publish(self.event(EventKind::ResponseEnd, http, end.avro));
+            tap.publish(Self::event(d, EventKind::ResponseEnd, http, end.avro));
         }
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use super::body::{CollectError, Observed, ProxyBody, boxed, collect_limited, full};
 use super::counted::Counted;
 use super::detect::{Detected, MAX_DETECT, detect};
-use super::exchange::{Exchange, ResponseEnd, tap_decision};
+use super::exchange::{Details, Exchange, ResponseEnd, tap_decision};
 use super::http::{authority_of, is_grpc, strip_hop_by_hop};
 use super::inspect::rejection_body;
 use super::messages::{Message, Pending, maybe_avro, schema_headers};
@@ -180,7 +180,9 @@ impl Inbound {
         let service = service_fn(move |req| {
             let this = this.clone();
             let conn = conn.clone();
-            async move { Ok::<_, Infallible>(this.handle(req, &conn).await) }
+            // Boxed: hyper moves the service future into a task per request, and this one
+            // is large; moving a pointer instead of its whole state saves a copy each time.
+            Box::pin(async move { Ok::<_, Infallible>(this.handle(req, &conn).await) })
         });
         let io = TokioIo::new(io);
         let result = if h2 {
@@ -317,9 +319,13 @@ impl Inbound {
             ClientTls::Mtls(id) => id.clone(),
             ClientTls::None => None,
         };
-        let exchange = Exchange {
+        let request_type = req
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let exchange = Exchange::new(&shared.tap, started, || Details {
             stream: shared.next_stream(),
-            started,
             proxy: shared.proxy_name.clone(),
             direction: Direction::Inbound,
             source: Endpoint {
@@ -341,16 +347,12 @@ impl Inbound {
                 protocol: protocol_name(req.version(), grpc).to_string(),
                 method: req.method().as_str().to_string(),
                 authority: authority.clone(),
-                path,
-                content_type: req
-                    .headers()
-                    .get(hyper::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
+                path: path.clone(),
+                content_type: request_type.clone(),
                 ..tap::Http::default()
             },
-            decision: shared.tap.active().then(|| tap_decision(&decision)),
-        };
+            decision: Some(tap_decision(&decision)),
+        });
         exchange.request_start(&shared.tap);
         let allowed = match decision.verdict {
             Verdict::Allow => Ok(self.series(
@@ -406,7 +408,7 @@ impl Inbound {
         parts.uri = match Uri::builder()
             .scheme("http")
             .authority(app_addr.to_string())
-            .path_and_query(exchange.http.path.as_str())
+            .path_and_query(path.as_str())
             .build()
         {
             Ok(uri) => uri,
@@ -439,7 +441,6 @@ impl Inbound {
             client: conn.tls.clone(),
         };
         let request_bytes = Arc::new(AtomicU64::new(0));
-        let request_type = exchange.http.content_type.clone();
         let enforce = contract.as_ref().is_some_and(|c| c.mode == Mode::Enforce);
         let (body, request_inspection) = if enforce && !body.is_end_stream() {
             let limit = shared.limits.max_body;

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use super::body::{Observed, ProxyBody, boxed};
 use super::destinations::{Destinations, Target, split_authority};
 use super::detect::Detected;
-use super::exchange::{Exchange, ResponseEnd};
+use super::exchange::{Details, Exchange, ResponseEnd};
 use super::http::{authority_of, is_grpc, strip_hop_by_hop};
 use super::metrics::{
     self, Dst, HttpLabels, HttpSeries, NoTlsReason, OutboundEndpoint, Target as MetricTarget,
@@ -132,7 +132,8 @@ impl Outbound {
         let this = self.clone();
         let service = service_fn(move |req| {
             let this = this.clone();
-            async move { Ok::<_, Infallible>(this.handle(req, peer).await) }
+            // Boxed for the same reason as the inbound proxy's (see there).
+            Box::pin(async move { Ok::<_, Infallible>(this.handle(req, peer).await) })
         });
         let io = TokioIo::new(tcp);
         let result = match detected {
@@ -190,9 +191,8 @@ impl Outbound {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_string();
-        let exchange = Exchange {
+        let exchange = Exchange::new(&shared.tap, started, || Details {
             stream: shared.next_stream(),
-            started,
             proxy: shared.proxy_name.clone(),
             direction: Direction::Outbound,
             source: Endpoint {
@@ -227,7 +227,7 @@ impl Outbound {
                 ..tap::Http::default()
             },
             decision: None,
-        };
+        });
         exchange.request_start(&shared.tap);
         let series = self.http_series(&target);
         series.request();
