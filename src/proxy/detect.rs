@@ -1,6 +1,8 @@
 //! Protocol detection from a connection's first bytes, as Linkerd's proxies do it: a TLS
 //! ClientHello, the HTTP/2 preface, an HTTP/1 request line, or else opaque TCP.
 
+use tokio::net::TcpStream;
+
 /// What the first bytes of a connection are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detected {
@@ -73,6 +75,28 @@ fn http1(bytes: &[u8]) -> Detected {
 
 fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Peeks (without consuming) until the first bytes say what the protocol is.
+pub async fn peek_protocol(tcp: &TcpStream) -> std::io::Result<Detected> {
+    let mut buf = vec![0u8; MAX_DETECT];
+    loop {
+        let n = tcp.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before sending anything",
+            ));
+        }
+        match detect(&buf[..n]) {
+            Detected::NeedMore if n < MAX_DETECT => {
+                // peek returns at once while bytes are buffered: wait for more to arrive.
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Detected::NeedMore => return Ok(Detected::Opaque),
+            d => return Ok(d),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -58,7 +58,12 @@ impl Exchange {
 
     pub fn request_start(&self, tap: &Publisher) {
         if let Some(d) = &self.details {
-            tap.publish(Self::event(d, EventKind::RequestStart, d.http.clone(), Vec::new()));
+            tap.publish(Self::event(
+                d,
+                EventKind::RequestStart,
+                d.http.clone(),
+                Vec::new(),
+            ));
         }
     }
 

@@ -50,6 +50,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The protocol as tap names it.
+pub fn protocol_name(version: hyper::Version, grpc: bool) -> &'static str {
+    match (version, grpc) {
+        (_, true) => "gRPC",
+        (hyper::Version::HTTP_2, _) => "HTTP/2",
+        (hyper::Version::HTTP_10, _) => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

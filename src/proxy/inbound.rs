@@ -17,11 +17,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use super::body::{CollectError, Observed, ProxyBody, boxed, collect_limited, full};
+use super::body::{self, CollectError, Observed, ProxyBody, boxed, collect_limited, full};
 use super::counted::Counted;
-use super::detect::{Detected, MAX_DETECT, detect};
+use super::detect::{Detected, peek_protocol};
 use super::exchange::{Details, Exchange, ResponseEnd, tap_decision};
-use super::http::{authority_of, is_grpc, strip_hop_by_hop};
+use super::http::{authority_of, is_grpc, protocol_name, strip_hop_by_hop};
 use super::inspect::rejection_body;
 use super::messages::{Message, Pending, maybe_avro, schema_headers};
 use super::metrics::{
@@ -780,8 +780,6 @@ impl Inbound {
     }
 }
 
-use super::body;
-
 /// A route's metric labels: Linkerd's own (`default`, `probe`) have no group.
 fn route_label(route: Option<&Meta>) -> Route {
     match route {
@@ -794,35 +792,4 @@ fn route_label(route: Option<&Meta>) -> Route {
 /// `namespace/name` of a contract, for messages.
 fn contract_name(c: Option<&Contract>) -> String {
     c.map_or_else(String::new, |c| format!("{}/{}", c.namespace, c.meta.name))
-}
-
-pub(super) fn protocol_name(version: hyper::Version, grpc: bool) -> &'static str {
-    match (version, grpc) {
-        (_, true) => "gRPC",
-        (hyper::Version::HTTP_2, _) => "HTTP/2",
-        (hyper::Version::HTTP_10, _) => "HTTP/1.0",
-        _ => "HTTP/1.1",
-    }
-}
-
-/// Peeks (without consuming) until the first bytes say what the protocol is.
-pub(super) async fn peek_protocol(tcp: &TcpStream) -> std::io::Result<Detected> {
-    let mut buf = vec![0u8; MAX_DETECT];
-    loop {
-        let n = tcp.peek(&mut buf).await?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "closed before sending anything",
-            ));
-        }
-        match detect(&buf[..n]) {
-            Detected::NeedMore if n < MAX_DETECT => {
-                // peek returns at once while bytes are buffered: wait for more to arrive.
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
-            Detected::NeedMore => return Ok(Detected::Opaque),
-            d => return Ok(d),
-        }
-    }
 }

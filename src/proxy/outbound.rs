@@ -122,7 +122,7 @@ impl Outbound {
         let _ = tcp.set_nodelay(true);
         let detected = match tokio::time::timeout(
             self.shared.timeouts.detect,
-            super::inbound::peek_protocol(&tcp),
+            super::detect::peek_protocol(&tcp),
         )
         .await
         {
@@ -215,7 +215,7 @@ impl Outbound {
                     .then(|| "not_provided_by_service_discovery".to_string()),
             },
             http: tap::Http {
-                protocol: super::inbound::protocol_name(req.version(), grpc).to_string(),
+                protocol: super::http::protocol_name(req.version(), grpc).to_string(),
                 method: req.method().as_str().to_string(),
                 authority: authority.clone(),
                 path: path.clone(),
