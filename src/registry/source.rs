@@ -106,8 +106,8 @@ impl SchemaSource for StoreSource {
 /// synchronous, so a cache miss waits for the request on `runtime` (a multi-thread tokio
 /// runtime that the caller keeps alive). Called on one of that runtime's own worker threads
 /// it steps aside with `block_in_place`; called under a current-thread runtime (from its
-/// blocking pool), it waits on a helper thread — so `runtime` must then be a different,
-/// multi-thread runtime, or the lookup would wait for a thread that is waiting for it.
+/// blocking pool), it waits on a helper thread when `runtime` is a multi-thread runtime of its
+/// own, and otherwise reports an error instead of deadlocking.
 #[derive(Debug, Clone)]
 pub struct ClientSource {
     client: Arc<RegistryClient>,
@@ -129,13 +129,19 @@ impl ClientSource {
             Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
                 Ok(tokio::task::block_in_place(|| self.runtime.block_on(f)))
             }
-            // A blocking thread of a current-thread runtime (a one-thread sidecar): wait from
-            // a thread outside any runtime, on `runtime`, which must be another runtime.
-            Ok(_) => std::thread::scope(|s| {
-                s.spawn(|| self.runtime.block_on(f))
-                    .join()
-                    .map_err(|_| "the registry lookup failed".to_string())
-            }),
+            // Under a current-thread runtime (a one-thread sidecar's blocking pool): wait
+            // from a thread outside any runtime — possible only when `runtime` is another,
+            // multi-thread runtime; the current-thread one may be the very thread waiting.
+            Ok(_) if self.runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                std::thread::scope(|s| {
+                    s.spawn(|| self.runtime.block_on(f))
+                        .join()
+                        .map_err(|_| "the registry lookup failed".to_string())
+                })
+            }
+            Ok(_) => Err(
+                "a registry lookup cannot wait on a current-thread tokio runtime; give the source a multi-thread runtime of its own".into(),
+            ),
         }
     }
 
@@ -270,5 +276,29 @@ mod tests {
         let source = ClientSource::new(client, rt.handle().clone());
         let err = rt.block_on(async { source.lookup(&SchemaRef::ConfluentId(1)) });
         assert!(err.unwrap_err().contains("current-thread"));
+    }
+
+    #[test]
+    fn client_source_waits_on_its_own_runtime_under_a_current_thread_one() {
+        let own = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Port 9 (discard) refuses: the lookup is answered, as an error, instead of hanging.
+        let client =
+            Arc::new(RegistryClient::new("http://127.0.0.1:9", Default::default()).unwrap());
+        let source = ClientSource::new(client, own.handle().clone());
+        let answer = rt.block_on(async {
+            tokio::task::spawn_blocking(move || source.lookup(&SchemaRef::ConfluentId(1)))
+                .await
+                .unwrap()
+        });
+        let err = answer.unwrap_err();
+        assert!(!err.contains("current-thread"), "{err}");
     }
 }
