@@ -27,10 +27,6 @@ impl<IO> Counted<IO> {
         }
     }
 
-    pub fn get_ref(&self) -> &IO {
-        &self.inner
-    }
-
     fn note(&mut self, e: &io::Error) {
         if self.errno.is_none() {
             self.errno = Some(errno_name(e));

@@ -94,10 +94,6 @@ impl Inbound {
         }
     }
 
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
     /// Serves one accepted connection to its end. Never panics on what the client sends.
     pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
