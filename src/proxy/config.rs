@@ -35,10 +35,49 @@ pub struct ProxyConfig {
     /// A registry directory or `http(s)://` URL, for decoding Avro bodies.
     #[serde(default)]
     pub registry: Option<String>,
+    /// Credentials for a registry URL, read from files so they stay out of the config.
+    #[serde(default)]
+    pub registry_auth: Option<RegistryAuth>,
     #[serde(default)]
     pub timeouts: Timeouts,
     #[serde(default)]
     pub inspection: InspectionLimits,
+}
+
+/// Basic auth (`username` + `passwordFile`) or a bearer token (`tokenFile`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryAuth {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+impl RegistryAuth {
+    /// Reads the secret files; whitespace around a secret (a trailing newline) is dropped.
+    pub fn load(&self) -> Result<crate::registry::Auth> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .map_err(|source| ProxyError::Read {
+                    path: path.clone(),
+                    source,
+                })
+        };
+        match (&self.username, &self.password_file, &self.token_file) {
+            (Some(user), Some(password), None) => Ok(crate::registry::Auth::Basic {
+                user: user.clone(),
+                password: read(password)?,
+            }),
+            (None, None, Some(token)) => Ok(crate::registry::Auth::Bearer(read(token)?)),
+            _ => Err(ProxyError::Registry(
+                "registryAuth: give username and passwordFile, or tokenFile".into(),
+            )),
+        }
+    }
 }
 
 /// PEM files, watched and reloaded when they change.
@@ -326,6 +365,10 @@ impl ProxyConfig {
         if let Some(p) = &mut self.policy {
             abs(&mut p.dir);
         }
+        if let Some(a) = &mut self.registry_auth {
+            a.password_file.iter_mut().for_each(abs);
+            a.token_file.iter_mut().for_each(abs);
+        }
         if let Some(t) = &mut self.admin.tap_tokens {
             abs(&mut t.jwks);
         }
@@ -337,5 +380,62 @@ impl ProxyConfig {
                 *r = base.join(p).to_string_lossy().into_owned();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "workload: {namespace: shop, name: web}\nidentity: {trustAnchors: ca.pem, cert: web.crt, key: web.key}\ninbound: {port: 8080}\n";
+
+    #[test]
+    fn relative_paths_follow_the_file_and_secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+        let path = dir.path().join("proxy.yaml");
+        let yaml = format!(
+            "{BASE}registry: http://registry:8081\nregistryAuth: {{username: ci, passwordFile: pw}}\n"
+        );
+        std::fs::write(&path, yaml).unwrap();
+        let config = ProxyConfig::load(&path).unwrap();
+        assert_eq!(config.identity.cert, dir.path().join("web.crt"));
+        assert_eq!(config.registry.as_deref(), Some("http://registry:8081"));
+        match config.registry_auth.unwrap().load().unwrap() {
+            crate::registry::Auth::Basic { user, password } => {
+                assert_eq!((user.as_str(), password.as_str()), ("ci", "s3cret"));
+            }
+            other => panic!("expected basic auth, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let p = Path::new("proxy.yaml");
+        let err =
+            ProxyConfig::parse(p, &format!("{BASE}timeouts: {{response: soon}}\n")).unwrap_err();
+        assert!(err.to_string().contains("timeouts.response"), "{err}");
+        let err = ProxyConfig::parse(
+            p,
+            &format!("{BASE}destinations: [{{authorities: [orders], address: 127.0.0.1:1}}]\n"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`orders` is not host:port"),
+            "{err}"
+        );
+        let err = ProxyConfig::parse(p, &format!("{BASE}colour: blue\n")).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        let half = RegistryAuth {
+            username: Some("ci".into()),
+            password_file: None,
+            token_file: None,
+        };
+        assert!(
+            half.load()
+                .unwrap_err()
+                .to_string()
+                .contains("passwordFile")
+        );
     }
 }

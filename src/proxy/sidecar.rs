@@ -85,7 +85,11 @@ impl Sidecar {
         for warning in &policy.warnings {
             tracing::warn!("policy: left out: {warning}");
         }
-        let inspections = inspections(config.registry.as_deref())?;
+        let registry_auth = match &config.registry_auth {
+            Some(a) => a.load()?,
+            None => Auth::None,
+        };
+        let inspections = inspections(config.registry.as_deref(), &registry_auth)?;
         let tap_publisher = tap.clone();
         let shared = Arc::new(Shared::new(
             w.clone(),
@@ -249,12 +253,12 @@ fn tap_server(
 
 /// The registry bodies are decoded against: a directory (read now), a URL (asked on demand,
 /// cached), or none.
-fn inspections(registry: Option<&str>) -> Result<Inspections> {
+fn inspections(registry: Option<&str>, auth: &Auth) -> Result<Inspections> {
     let options = SniffOptions::default();
     let (source, may_block): (Arc<dyn SchemaSource>, bool) = match registry {
         None => (Arc::new(NoRegistry), false),
         Some(url) if crate::registry::is_url(url) => {
-            let client = RegistryClient::new(url, Auth::None)
+            let client = RegistryClient::new(url, auth.clone())
                 .map_err(|e| ProxyError::Registry(e.to_string()))?;
             let source = ClientSource::new(Arc::new(client), registry_runtime()?);
             (Arc::new(source), true)
@@ -399,7 +403,9 @@ async fn reload(
             if now != registry_stamp {
                 registry_stamp = now;
                 let dir = dir.to_string_lossy().into_owned();
-                match tokio::task::spawn_blocking(move || inspections(Some(&dir))).await {
+                match tokio::task::spawn_blocking(move || inspections(Some(&dir), &Auth::None))
+                    .await
+                {
                     Ok(Ok(i)) => {
                         tracing::info!("registry reloaded");
                         shared.set_inspections(i);
