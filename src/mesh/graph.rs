@@ -243,6 +243,16 @@ impl Graph {
     }
 
     fn resolve(&mut self, ep: &Endpoint, client: bool, t: i64, protect: Option<NodeId>) -> NodeId {
+        // The common case, a known identity whose workload is known: two lookups, no key built.
+        if let Some(identity) = &ep.identity
+            && let Some(&id) = self.by_key.get(identity.as_str())
+        {
+            let node = self.nodes.get_mut(&id).expect("indexed nodes exist");
+            if node.workload.is_some() || ep.workload.is_none() {
+                node.last_seen_us = node.last_seen_us.max(t);
+                return id;
+            }
+        }
         let mut wl = std::mem::take(&mut self.scratch);
         wl.clear();
         if let Some(w) = &ep.workload {

@@ -23,12 +23,9 @@ impl<T: Default> Window<T> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// How many buckets the window spans.
+    pub fn buckets(&self) -> usize {
         self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.newest == i64::MIN
     }
 
     pub fn bucket_us(&self) -> i64 {
