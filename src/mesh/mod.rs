@@ -373,6 +373,78 @@ mod tests {
     }
 
     #[test]
+    fn an_allowed_and_a_denied_request_reach_the_edge_and_the_policy_hits() {
+        let mut m = Mesh::default();
+        let allowed = request(Direction::Inbound, 1, 10 * S, "web", "api", 200, None);
+        let denied = request(
+            Direction::Inbound,
+            2,
+            11 * S,
+            "web",
+            "api",
+            403,
+            Some("deny"),
+        );
+        allowed.iter().chain(&denied).for_each(|e| m.apply(e));
+        let g = m.graph();
+        let web = g.find(&id("web")).unwrap().id;
+        let api = g.find(&id("api")).unwrap().id;
+        let edge = g.edge(web, api).unwrap();
+        assert_eq!((edge.requests, edge.successes, edge.denied), (2, 2, 1));
+        let hits: Vec<(u64, u64)> = m
+            .policy_hits()
+            .hits()
+            .map(|h| (h.allowed, h.denied))
+            .collect();
+        assert_eq!(hits, vec![(1, 1)], "same server, route and authorization");
+        let denial = m.policy_hits().denials().next().unwrap();
+        assert_eq!((denial.stream, denial.verdict.as_str()), (2, "deny"));
+        let second = m.traffic().iter(11 * S).last().unwrap().1.unwrap();
+        assert_eq!((second.requests, second.denied), (1, 1));
+    }
+
+    #[test]
+    fn the_budget_bounds_every_part() {
+        let budget = Budget {
+            max_nodes: 10,
+            max_edges: 5,
+            log_capacity: 50,
+            max_policy_keys: 3,
+            max_denials: 4,
+            max_subjects: 2,
+            traffic_seconds: 10,
+        };
+        let mut m = Mesh::new(budget);
+        for i in 0..40u64 {
+            let (c, s) = (format!("c{i}"), format!("s{i}"));
+            let mut events = request(
+                Direction::Inbound,
+                i,
+                i as i64 * S,
+                &c,
+                &s,
+                403,
+                Some("deny"),
+            );
+            for e in &mut events {
+                let d = e.decision.as_mut().unwrap();
+                d.server_name = format!("srv-{i}");
+            }
+            events[2].avro = vec![inspection(&format!("subject-{i}"), 1, 1, "same")];
+            events.iter().for_each(|e| m.apply(e));
+        }
+        assert!(m.graph().nodes().count() <= 10);
+        assert!(m.graph().edges().count() <= 5);
+        assert_eq!(m.log().len(), 50);
+        assert_eq!(m.log().next_seq(), 120);
+        assert_eq!(m.policy_hits().hits().count(), 3);
+        assert_eq!(m.policy_hits().denials().count(), 4);
+        assert_eq!(m.drift().subjects().count(), 2);
+        assert!(m.drift().subject("subject-39").is_some());
+        assert_eq!(m.traffic().buckets(), 10);
+    }
+
+    #[test]
     fn a_replay_rebuilds_the_same_model() {
         let mut events = Vec::new();
         for i in 0..50u64 {
