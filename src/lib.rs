@@ -4,6 +4,7 @@
 pub mod avro;
 pub mod cli;
 pub mod identity;
+pub mod mesh;
 pub mod policy;
 pub mod proxy;
 pub mod registry;
