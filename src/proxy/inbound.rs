@@ -31,7 +31,7 @@ use super::metrics::{
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::{self, Header};
-use super::upstream::{PlainClients, UpstreamError};
+use super::upstream::{PlainClients, within};
 use crate::policy::authz::{ClientTls, Meta};
 use crate::policy::contract::{Contract, Mode};
 use crate::policy::eval::{HttpRequest, Request as PolicyRequest, Verdict};
@@ -515,17 +515,7 @@ impl Inbound {
         let upstream = Request::from_parts(parts, body);
         let timeout = shared.timeouts.response;
         let sent = self.app.send(upstream, app_addr, to_app_h2);
-        let result = if timeout.is_zero() {
-            sent.await
-        } else {
-            tokio::time::timeout(timeout, sent)
-                .await
-                .unwrap_or(Err(UpstreamError::Timeout {
-                    what: "the app's response",
-                    after: timeout,
-                }))
-        };
-        let response = match result {
+        let response = match within(timeout, "the app's response", sent).await {
             Ok(r) => r,
             Err(e) => {
                 let message = format!("app at {app_addr}: {e}");

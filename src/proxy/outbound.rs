@@ -31,7 +31,7 @@ use super::metrics::{
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::Header;
-use super::upstream::{PeerPool, PlainClients, UpstreamError, connect_tcp, connect_tls};
+use super::upstream::{PeerPool, PlainClients, UpstreamError, connect_tcp, connect_tls, within};
 use crate::tap::{self, Direction, Endpoint, EventKind};
 
 pub struct Outbound {
@@ -195,25 +195,9 @@ impl Outbound {
             stream: shared.next_stream(),
             proxy: shared.proxy_name.clone(),
             direction: Direction::Outbound,
-            source: Endpoint {
-                addr: peer.to_string(),
-                namespace: Some(shared.workload.namespace.clone()),
-                workload: Some(shared.workload.name.clone()),
-                identity: Some(shared.local_identity().to_string()),
-            },
-            destination: Endpoint {
-                addr: target.addr.to_string(),
-                namespace: target.namespace.clone(),
-                workload: target.workload.clone(),
-                identity: target.identity.clone(),
-            },
-            tls: tap::Tls {
-                secured: target.identity.is_some(),
-                reason: target
-                    .identity
-                    .is_none()
-                    .then(|| "not_provided_by_service_discovery".to_string()),
-            },
+            source: source(shared, peer),
+            destination: destination(&target),
+            tls: tls(&target),
             http: tap::Http {
                 protocol: super::http::protocol_name(req.version(), grpc).to_string(),
                 method: req.method().as_str().to_string(),
@@ -299,17 +283,7 @@ impl Outbound {
                 }
             }
         };
-        let result = if timeout.is_zero() {
-            send.await
-        } else {
-            tokio::time::timeout(timeout, send)
-                .await
-                .unwrap_or(Err(UpstreamError::Timeout {
-                    what: "the response",
-                    after: timeout,
-                }))
-        };
-        let response = match result {
+        let response = match within(timeout, "the response", send).await {
             Ok(r) => r,
             Err(e) => {
                 let message = format!("{authority} ({}): {e}", target.addr);
@@ -469,6 +443,36 @@ async fn copy(
         .map_err(|e| e.to_string())
 }
 
+/// The app's side of an outbound call, as tap names it.
+fn source(shared: &Shared, peer: SocketAddr) -> Endpoint {
+    Endpoint {
+        addr: peer.to_string(),
+        namespace: Some(shared.workload.namespace.clone()),
+        workload: Some(shared.workload.name.clone()),
+        identity: Some(shared.local_identity().to_string()),
+    }
+}
+
+fn destination(target: &Target) -> Endpoint {
+    Endpoint {
+        addr: target.addr.to_string(),
+        namespace: target.namespace.clone(),
+        workload: target.workload.clone(),
+        identity: target.identity.clone(),
+    }
+}
+
+/// Secured when the destination table names the peer's identity.
+fn tls(target: &Target) -> tap::Tls {
+    tap::Tls {
+        secured: target.identity.is_some(),
+        reason: target
+            .identity
+            .is_none()
+            .then(|| "not_provided_by_service_discovery".to_string()),
+    }
+}
+
 fn tcp_event(shared: &Shared, peer: SocketAddr, target: &Target) -> tap::Event {
     tap::Event {
         stream: shared.next_stream(),
@@ -476,25 +480,9 @@ fn tcp_event(shared: &Shared, peer: SocketAddr, target: &Target) -> tap::Event {
         time_us: tap::event::now_us(),
         proxy: shared.proxy_name.clone(),
         direction: Direction::Outbound,
-        source: Endpoint {
-            addr: peer.to_string(),
-            namespace: Some(shared.workload.namespace.clone()),
-            workload: Some(shared.workload.name.clone()),
-            identity: Some(shared.local_identity().to_string()),
-        },
-        destination: Endpoint {
-            addr: target.addr.to_string(),
-            namespace: target.namespace.clone(),
-            workload: target.workload.clone(),
-            identity: target.identity.clone(),
-        },
-        tls: tap::Tls {
-            secured: target.identity.is_some(),
-            reason: target
-                .identity
-                .is_none()
-                .then(|| "not_provided_by_service_discovery".to_string()),
-        },
+        source: source(shared, peer),
+        destination: destination(target),
+        tls: tls(target),
         http: None,
         tcp: Some(tap::Tcp::default()),
         decision: None,

@@ -78,6 +78,23 @@ impl std::fmt::Display for UpstreamError {
     }
 }
 
+/// `send` bounded by the response timeout (`0s`: unbounded); `what` names what was awaited.
+pub async fn within<T>(
+    timeout: Duration,
+    what: &'static str,
+    send: impl std::future::Future<Output = Result<T, UpstreamError>>,
+) -> Result<T, UpstreamError> {
+    if timeout.is_zero() {
+        return send.await;
+    }
+    tokio::time::timeout(timeout, send)
+        .await
+        .unwrap_or(Err(UpstreamError::Timeout {
+            what,
+            after: timeout,
+        }))
+}
+
 /// Pooled plaintext clients (to the local app, or to unmeshed endpoints).
 #[derive(Clone)]
 pub struct PlainClients {
