@@ -20,6 +20,7 @@ macro_rules! out {
 }
 
 mod avro;
+mod connect;
 mod identity;
 mod policy;
 mod proxy;

@@ -2,36 +2,20 @@
 //! Each address is a proxy's admin endpoint; every connection is retried until Ctrl-C (or
 //! `--max` events), and its errors go to stderr one line each.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{ArgGroup, Args, ValueEnum};
 
-use crate::tap::client::{Auth, ConnState, TapClient, TapTarget};
 use crate::tap::{Direction, Event, EventKind, Filter};
 
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("auth").required(true).args(["ca", "token"])))]
+#[command(group(ArgGroup::new("credentials").required(true).args(["ca", "token"])))]
 pub struct TapArgs {
     /// Admin addresses of the proxies (host:port), e.g. 127.0.0.1:4191.
     #[arg(required = true, value_name = "ADDR")]
     pub addrs: Vec<String>,
-    /// Trust anchors (PEM) the proxies' certificates chain to; with --cert and --key, tap
-    /// over mTLS. The proxies allow the operator identity by default:
-    /// `meshlens identity issue --sa meshlens-operator --ns meshlens` issues it.
-    #[arg(long, value_name = "FILE", requires_all = ["cert", "key"])]
-    pub ca: Option<PathBuf>,
-    /// The client certificate chain (PEM), from `meshlens identity issue`.
-    #[arg(long, value_name = "FILE", requires = "ca")]
-    pub cert: Option<PathBuf>,
-    /// The client key (PEM).
-    #[arg(long, value_name = "FILE", requires = "ca")]
-    pub key: Option<PathBuf>,
-    /// A file holding an OIDC bearer token (a JWT), sent over plain HTTP; the proxies must
-    /// have admin.tapTokens.
-    #[arg(long, value_name = "FILE")]
-    pub token: Option<PathBuf>,
+    #[command(flatten)]
+    pub auth: super::connect::TapAuthArgs,
     /// Only requests from this workload (namespace/name).
     #[arg(long, value_name = "NS/NAME")]
     pub from: Option<String>,
@@ -111,35 +95,14 @@ impl TapArgs {
         }
         Ok(f)
     }
-
-    fn auth(&self) -> anyhow::Result<Auth> {
-        Ok(match (&self.ca, &self.cert, &self.key, &self.token) {
-            (Some(ca), Some(cert), Some(key), None) => Auth::mtls_from_files(ca, cert, key)?,
-            (None, None, None, Some(token)) => Auth::token_from_file(token)?,
-            _ => anyhow::bail!("give either --ca, --cert and --key (mTLS) or --token"),
-        })
-    }
 }
 
 pub fn run(args: TapArgs) -> anyhow::Result<ExitCode> {
     let filter = args.filter()?;
-    let auth = args.auth()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let auth = args.auth.auth()?;
+    let rt = super::connect::runtime()?;
     rt.block_on(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-        let client = TapClient::start(
-            TapTarget {
-                addrs: args.addrs.clone(),
-                auth,
-                filter,
-            },
-            tx,
-        );
-        let status = tokio::spawn(report(client.status()));
+        let (client, mut rx, status) = super::connect::start(&args.addrs, auth, filter);
         let mut seen = 0u64;
         let result: anyhow::Result<()> = async {
             loop {
@@ -169,32 +132,6 @@ pub fn run(args: TapArgs) -> anyhow::Result<ExitCode> {
         result?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Prints each connection's state when it changes, on stderr.
-async fn report(mut status: tokio::sync::watch::Receiver<Vec<crate::tap::client::Connection>>) {
-    let mut last: Vec<Option<String>> = Vec::new();
-    loop {
-        {
-            let all = status.borrow_and_update();
-            last.resize(all.len(), None);
-            for (i, c) in all.iter().enumerate() {
-                let line = match &c.state {
-                    ConnState::Retrying { .. } | ConnState::Streaming { .. } => {
-                        format!("tap: {}: {}", c.addr, c.state)
-                    }
-                    _ => continue,
-                };
-                if last[i].as_ref() != Some(&line) {
-                    eprintln!("{line}");
-                    last[i] = Some(line);
-                }
-            }
-        }
-        if status.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// The event as JSON, one line, field names from the Avro schema (unions unwrapped).
