@@ -1,142 +1,23 @@
-//! `Mesh::apply` events/s on a realistic mix — 8 workloads, 20 client → server edges, three
-//! events per request (request start, response start, response end, as an inbound proxy
-//! reports them), 10 % of responses with an Avro inspection, 5 % denied — against baselines in
-//! the same run: cloning each event into a Vec (the copy `apply(&Event)` makes for its log)
-//! and moving owned events into a Vec (what `apply_owned` must at least do).
+//! `Mesh::apply` events/s on a realistic mix (`common/mix.rs`), against baselines in the same
+//! run: cloning each event into a Vec (what keeping decoded copies would cost) and encoding
+//! each to its Avro datum (what the event log spends keeping one).
 
 use std::hint::black_box;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use meshlens::mesh::Mesh;
-use meshlens::tap::{
-    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tls, TriedAuthz,
-};
+use meshlens::tap::{Event, wire};
 
-const WORKLOADS: usize = 8;
-const EDGES: usize = 20;
+mod common;
+use common::mix;
+
 const REQUESTS: usize = 10_000;
 
-fn endpoint(w: usize, addr: String) -> Endpoint {
-    Endpoint {
-        addr,
-        namespace: Some("shop".into()),
-        workload: Some(format!("svc-{w}")),
-        identity: Some(format!(
-            "svc-{w}.shop.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
-
-fn events() -> Vec<Event> {
-    // 20 distinct (client, server) pairs over 8 workloads.
-    let pairs: Vec<(usize, usize)> = (0..WORKLOADS)
-        .flat_map(|c| (1..=3).map(move |d| (c, (c + d) % WORKLOADS)))
-        .take(EDGES)
-        .collect();
-    let mut out = Vec::with_capacity(REQUESTS * 3);
-    for r in 0..REQUESTS {
-        let (c, s) = pairs[r % EDGES];
-        let t = 1_700_000_000_000_000 + r as i64 * 1_000;
-        let deny = r % 20 == 7;
-        let decision = Decision {
-            verdict: if deny { "deny" } else { "allow" }.into(),
-            server_kind: "server".into(),
-            server_name: format!("svc-{s}-http"),
-            route_kind: Some("route".into()),
-            route_name: Some("default".into()),
-            authz_kind: (!deny).then(|| "authorizationpolicy".into()),
-            authz_name: (!deny).then(|| format!("svc-{s}-clients")),
-            reason: if deny {
-                "no authorization matched"
-            } else {
-                "authorized"
-            }
-            .into(),
-            tried: vec![TriedAuthz {
-                kind: "authorizationpolicy".into(),
-                name: format!("svc-{s}-clients"),
-                matched: !deny,
-                miss: deny.then(|| "client identity not in the list".into()),
-            }],
-        };
-        let start = Event {
-            stream: r as u64,
-            kind: EventKind::RequestStart,
-            time_us: t,
-            proxy: format!("shop/svc-{s}"),
-            direction: Direction::Inbound,
-            source: endpoint(c, format!("10.1.0.{c}:{}", 40_000 + r % 20_000)),
-            destination: endpoint(s, format!("10.1.1.{s}:8080")),
-            tls: Tls {
-                secured: true,
-                reason: None,
-            },
-            http: Some(Http {
-                protocol: "HTTP/2".into(),
-                method: "POST".into(),
-                authority: format!("svc-{s}.shop.svc.cluster.local:8080"),
-                path: "/orders".into(),
-                content_type: Some("application/vnd.kafka.avro.v2+json".into()),
-                ..Http::default()
-            }),
-            tcp: None,
-            decision: Some(decision),
-            avro: Vec::new(),
-            lost: 0,
-        };
-        let status = if deny {
-            403
-        } else if r % 50 == 3 {
-            503
-        } else {
-            200
-        };
-        let latency = 200 + (r as u64 * 7919) % 20_000;
-        let mut head = start.clone();
-        head.kind = EventKind::ResponseStart;
-        head.time_us = t + latency as i64 / 2;
-        let http = head.http.as_mut().expect("http");
-        http.status = Some(status);
-        http.latency_us = Some(latency / 2);
-        let mut end = head.clone();
-        end.kind = EventKind::ResponseEnd;
-        end.time_us = t + latency as i64;
-        let http = end.http.as_mut().expect("http");
-        http.latency_us = Some(latency);
-        http.request_bytes = 512;
-        http.response_bytes = 2048;
-        if r % 10 == 0 {
-            end.avro.push(Inspection {
-                side: Some(MessageSide::Request),
-                framing: "confluent".into(),
-                subject: Some(format!("svc-{s}-value")),
-                version: Some(1 + (r % 30 == 0) as u32),
-                schema_id: Some(42),
-                reader_version: Some(1),
-                drift: Some(if r % 30 == 0 { "compatible" } else { "same" }.into()),
-                valid: true,
-                value_json: Some(r#"{"id":"o-1","amount":12.5}"#.into()),
-                ..Inspection::default()
-            });
-        }
-        out.extend([start, head, end]);
-    }
-    out
-}
-
 fn model(c: &mut Criterion) {
-    let events = events();
+    let events = mix::events(REQUESTS);
     let mut g = c.benchmark_group("model");
     g.throughput(Throughput::Elements(events.len() as u64));
 
-    g.bench_function("baseline_clone_into_vec", |b| {
-        let mut sink: Vec<Event> = Vec::with_capacity(events.len());
-        b.iter(|| {
-            sink.clear();
-            sink.extend(events.iter().cloned());
-            black_box(sink.len())
-        })
-    });
     g.bench_function("mesh_apply", |b| {
         let mut mesh = Mesh::default();
         b.iter(|| {
@@ -146,29 +27,23 @@ fn model(c: &mut Criterion) {
             black_box(mesh.generation())
         })
     });
-    g.bench_function("baseline_move_into_vec", |b| {
-        b.iter_batched(
-            || events.clone(),
-            |owned| {
-                let mut sink = Vec::with_capacity(owned.len());
-                sink.extend(owned);
-                sink
-            },
-            BatchSize::LargeInput,
-        )
+    g.bench_function("baseline_clone_into_vec", |b| {
+        let mut sink: Vec<Event> = Vec::with_capacity(events.len());
+        b.iter(|| {
+            sink.clear();
+            sink.extend(events.iter().cloned());
+            black_box(sink.len())
+        })
     });
-    g.bench_function("mesh_apply_owned", |b| {
-        let mut mesh = Mesh::default();
-        b.iter_batched(
-            || events.clone(),
-            |owned| {
-                for e in owned {
-                    mesh.apply_owned(e);
-                }
-                mesh.generation()
-            },
-            BatchSize::LargeInput,
-        )
+    g.bench_function("baseline_encode", |b| {
+        let mut out = Vec::with_capacity(events.len() * 512);
+        b.iter(|| {
+            out.clear();
+            for e in &events {
+                wire::encode(e, &mut out);
+            }
+            black_box(out.len())
+        })
     });
     g.finish();
 }

@@ -316,6 +316,13 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// Starts the next datum of a stream (a container block): the allocation budget and
+    /// depth are per message, not per block.
+    pub fn start_message(&mut self) {
+        self.budget = self.limits.max_allocation;
+        self.depth = 0;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
@@ -397,7 +404,7 @@ impl<'a> Cursor<'a> {
         i32::try_from(v).map_err(|_| DecodeError::new(start, format!("{v} does not fit in an int")))
     }
 
-    fn boolean(&mut self) -> Result<bool, DecodeError> {
+    pub fn boolean(&mut self) -> Result<bool, DecodeError> {
         let at = self.pos;
         match self.take(1)?[0] {
             0 => Ok(false),
@@ -431,7 +438,8 @@ impl<'a> Cursor<'a> {
         self.take(len)
     }
 
-    fn string(&mut self) -> Result<&'a str, DecodeError> {
+    /// A length-prefixed UTF-8 string, charged against the budget.
+    pub fn string(&mut self) -> Result<&'a str, DecodeError> {
         let at = self.pos;
         let bytes = self.bytes()?;
         std::str::from_utf8(bytes)
@@ -439,8 +447,9 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads array or map blocks, calling `item` once per item. A negative block count is
-    /// followed by the block's byte size, which is read and ignored.
-    fn blocks(
+    /// followed by the block's byte size, which is read and ignored. Each item is charged
+    /// `item_size` bytes against the budget before it is read.
+    pub fn blocks(
         &mut self,
         item_size: usize,
         mut item: impl FnMut(&mut Cursor<'a>) -> Result<(), DecodeError>,

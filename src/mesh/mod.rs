@@ -103,21 +103,13 @@ impl Mesh {
         }
     }
 
-    /// Folds `event` in, keeping a copy in the log. The copy (two dozen strings) costs more
-    /// than the fold itself (benches/model), so a source that owns its events should call
-    /// `apply_owned`.
+    /// Folds `event` in and keeps its encoded copy in the log.
     pub fn apply(&mut self, event: &Event) {
-        self.apply_owned(event.clone());
-    }
-
-    /// Folds `event` in and moves it into the log: what a source draining a channel calls,
-    /// saving `apply`'s clone.
-    pub fn apply_owned(&mut self, event: Event) {
         self.generation += 1;
         self.now_us = self.now_us.max(event.time_us);
         match event.kind {
             EventKind::Lost => self.lost += event.lost,
-            _ => self.fold(&event),
+            _ => self.fold(event),
         }
         self.log.push(event);
     }

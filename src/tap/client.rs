@@ -26,12 +26,12 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::codec;
+use super::codec::{self, BlockDecoder};
 use super::event::{Event, EventKind};
 use super::filter::Filter;
 use super::server::CONTENT_TYPE_AVRO;
 use crate::avro::container::Block;
-use crate::avro::{Decoder, StreamReader};
+use crate::avro::StreamReader;
 use crate::identity::{CurrentCert, Leaf, TrustBundle, peer_identity};
 
 /// A block larger than this (compressed or not) ends the connection with an error.
@@ -359,7 +359,7 @@ pub struct TapStream {
     body: Incoming,
     buf: BytesMut,
     reader: Option<StreamReader>,
-    decoder: Option<Decoder>,
+    decoder: Option<BlockDecoder>,
 }
 
 impl TapStream {
@@ -440,17 +440,10 @@ impl TapStream {
         loop {
             if let Some(block) = self.parse().map_err(err)? {
                 let reader = self.reader.as_ref().expect("parse set the reader");
-                let decoder = self.decoder.get_or_insert_with(|| {
-                    Decoder::new(reader.schema().clone(), codec::schema().clone())
-                });
-                let values = reader
-                    .records(decoder, &block)
-                    .map_err(|e| err(format!("tap stream: {e}")))?;
-                let events = values
-                    .iter()
-                    .map(codec::from_value)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| err(e.to_string()))?;
+                let decoder = self
+                    .decoder
+                    .get_or_insert_with(|| BlockDecoder::new(reader.schema()));
+                let events = decoder.events(&block).map_err(|e| err(e.to_string()))?;
                 return Ok(Some(events));
             }
             match self.body.frame().await {

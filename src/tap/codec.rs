@@ -9,7 +9,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use crate::avro::{Decoder, Schema, Value};
+use crate::avro::decode::Cursor;
+use crate::avro::container::Block;
+use crate::avro::{DecodeError, Decoder, Limits, Schema, Value};
 
 use super::error::TapError;
 use super::event::{
@@ -27,23 +29,60 @@ static SCHEMA: LazyLock<Arc<Schema>> = LazyLock::new(|| {
     )
 });
 
-static DECODER: LazyLock<Decoder> =
-    LazyLock::new(|| Decoder::new(schema().clone(), schema().clone()));
-
 /// The parsed tap event schema, parsed once.
 pub fn schema() -> &'static Arc<Schema> {
     &SCHEMA
 }
 
-/// Appends the Avro binary encoding of `event` to `out`.
+/// Appends the Avro binary encoding of `event` to `out` (the direct writer in `wire`).
 pub fn encode(event: &Event, out: &mut Vec<u8>) {
-    crate::avro::encode(schema(), &to_value(event), out)
-        .expect("to_value fits the tap event schema; the tap codec tests check every shape");
+    super::wire::encode(event, out);
 }
 
-/// Decodes one datum written with this schema.
+/// Decodes one datum written with this schema (the direct reader in `wire`).
 pub fn decode(bytes: &[u8]) -> Result<Event, TapError> {
-    from_value(&DECODER.decode(bytes)?)
+    super::wire::decode_one(bytes)
+}
+
+/// Reads the events of container blocks (a tap stream's or a recording's) written with a
+/// given schema: field by field when it is this schema, through a resolving decoder when it
+/// is another (a recording from another meshlens version).
+pub struct BlockDecoder {
+    resolving: Option<Decoder>,
+}
+
+impl BlockDecoder {
+    pub fn new(writer: &Arc<Schema>) -> BlockDecoder {
+        BlockDecoder {
+            resolving: (**writer != **schema()).then(|| Decoder::new(writer.clone(), schema().clone())),
+        }
+    }
+
+    /// The events of one block; its data must hold exactly `block.count` datums.
+    pub fn events(&self, block: &Block<'_>) -> Result<Vec<Event>, TapError> {
+        let data: &[u8] = &block.data;
+        let mut c = Cursor::new(data, &Limits::default());
+        let mut events = Vec::with_capacity(block.count.min(1 << 16) as usize);
+        for _ in 0..block.count {
+            events.push(match &self.resolving {
+                None => super::wire::decode(&mut c)?,
+                Some(d) => from_value(&d.decode_next(&mut c)?)?,
+            });
+        }
+        if !c.is_empty() {
+            return Err(DecodeError::new(
+                c.position(),
+                format!(
+                    "block {}: {} bytes left after its {} events",
+                    block.index,
+                    data.len() - c.position(),
+                    block.count
+                ),
+            )
+            .into());
+        }
+        Ok(events)
+    }
 }
 
 pub fn to_value(event: &Event) -> Value {
@@ -970,6 +1009,52 @@ mod tests {
         );
     }
 
+    fn generic_bytes(e: &Event) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::avro::encode(schema(), &to_value(e), &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_direct_writer_and_reader_agree_with_the_value_mapping() {
+        let decoder = Decoder::new(schema().clone(), schema().clone());
+        let mut lost = Event::lost(u64::MAX, i64::MIN);
+        lost.stream = 1 << 63;
+        for e in samples().into_iter().chain([lost]) {
+            let generic = generic_bytes(&e);
+            let mut direct = Vec::new();
+            encode(&e, &mut direct);
+            assert_eq!(direct, generic, "{e:?}");
+            assert_eq!(decode(&direct).unwrap(), e);
+            assert_eq!(from_value(&decoder.decode(&direct).unwrap()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn arrays_written_in_several_sized_blocks_are_read() {
+        // Other writers may split an array into blocks with a negative count and a size.
+        let mut e = Event::lost(0, 0);
+        e.avro = vec![Inspection::default(), Inspection::default()];
+        let mut bytes = Vec::new();
+        encode(&Event::lost(0, 0), &mut bytes);
+        // The empty avro array is the byte before `lost`; one item's bytes sit between the
+        // count and the end marker of a one-item array.
+        let avro_at = bytes.len() - 2;
+        let mut with_one = Event::lost(0, 0);
+        with_one.avro = vec![Inspection::default()];
+        let mut single = Vec::new();
+        encode(&with_one, &mut single);
+        let one = single[avro_at + 1..single.len() - 2].to_vec();
+        let mut split = bytes[..avro_at].to_vec();
+        for _ in 0..2 {
+            crate::avro::encode::write_long(&mut split, -1);
+            crate::avro::encode::write_long(&mut split, one.len() as i64);
+            split.extend_from_slice(&one);
+        }
+        split.extend_from_slice(&bytes[avro_at..]);
+        assert_eq!(decode(&split).unwrap(), e);
+    }
+
     #[test]
     fn bytes_that_are_not_an_event_are_an_error() {
         let mut bytes = Vec::new();
@@ -979,5 +1064,22 @@ mod tests {
         }
         let err = decode(&[0x00, 0x0c]).unwrap_err().to_string();
         assert!(err.contains("enum index 6 is out of range"), "{err}");
+        let mut extra = bytes.clone();
+        extra.push(0);
+        let err = decode(&extra).unwrap_err().to_string();
+        assert!(err.contains("1 bytes left after the event"), "{err}");
+        let mut status = Event::lost(0, 0);
+        status.http = Some(Http::default());
+        let mut v = to_value(&status);
+        if let Value::Record(f) = &mut v
+            && let Value::Union(_, http) = &mut f[8]
+            && let Value::Record(h) = &mut **http
+        {
+            h[5] = Value::Union(1, Box::new(Value::Int(70_000)));
+        }
+        let mut wide = Vec::new();
+        crate::avro::encode(schema(), &v, &mut wide).unwrap();
+        let err = decode(&wide).unwrap_err().to_string();
+        assert!(err.contains("status 70000 is out of range"), "{err}");
     }
 }

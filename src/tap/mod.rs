@@ -10,6 +10,7 @@ pub mod filter;
 pub mod publish;
 pub mod server;
 pub mod token;
+pub mod wire;
 
 pub use error::TapError;
 pub use event::{
