@@ -9,6 +9,10 @@ use meshlens::mesh::Mesh;
 use meshlens::tap::{Event, wire};
 
 mod common;
+
+/// The allocator the binary uses (`src/main.rs`), so the figures are the app's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use common::mix;
 
 const REQUESTS: usize = 10_000;

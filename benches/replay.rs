@@ -5,6 +5,10 @@
 
 mod common;
 
+/// The allocator the binary uses (`src/main.rs`), so the figures are the app's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use common::mix;
