@@ -97,7 +97,17 @@ pub async fn query_window(base: &str, window: Duration) -> Result<Scrape, Source
     let mut samples = Vec::new();
     for (name, promql) in queries(window) {
         let url = format!("{base}/api/v1/query?query={}", percent_encode(&promql));
-        let (status, body) = fetch::get_any(&url, "application/json").await?;
+        // Errors name the server, not the long query URL.
+        let (status, body) =
+            fetch::get_any(&url, "application/json")
+                .await
+                .map_err(|e| match e {
+                    SourceError::Fetch { message, .. } => SourceError::Fetch {
+                        url: base.to_string(),
+                        message: format!("query for {name}: {message}"),
+                    },
+                    other => other,
+                })?;
         samples.extend(parse_vector(base, status.as_u16(), &body, name)?);
     }
     Ok(Scrape {
