@@ -84,7 +84,12 @@ fn assert_web_to_orders(stdout: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edges_from_both_proxies_metrics_join_into_one_secured_row_with_a_rate() {
     let mesh = Mesh::start().await;
-    let denied = post("orders.shop:80", "/v1/orders", "application/json", Vec::new());
+    let denied = post(
+        "orders.shop:80",
+        "/v1/orders",
+        "application/json",
+        Vec::new(),
+    );
     assert_eq!(http1(mesh.web.addrs.outbound, denied).await.status(), 403);
     let traffic = Traffic::start(&mesh);
     let out = meshlens(vec![
@@ -149,7 +154,10 @@ async fn a_proxy_that_cannot_be_scraped_is_one_line_and_exit_2() {
     let out = meshlens(vec!["edges".into(), "--metrics".into(), url.clone()]).await;
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.starts_with(&format!("error: {url}: cannot connect")), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {url}: cannot connect")),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     let out = meshlens(vec!["edges".into()]).await;
     assert_eq!(out.status.code(), Some(2));
@@ -168,9 +176,10 @@ async fn edges_from_tap_streams() {
         .unwrap();
     let (cert, key) = mesh.pki.write_leaf("operator", &leaf);
     let traffic = Traffic::start(&mesh);
+    // The test mesh's sidecars share one tap publisher, so one admin port streams both
+    // proxies' events (tapping both would see each event twice).
     let out = meshlens(vec![
         "edges".into(),
-        mesh.web.addrs.admin.to_string(),
         mesh.orders.addrs.admin.to_string(),
         "--ca".into(),
         mesh.pki.anchors().display().to_string(),
@@ -213,7 +222,11 @@ fn status_line(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.lines().next().map(str::to_string)
@@ -238,7 +251,10 @@ fn start_prometheus(dir: &Path, targets: &[(&str, String)]) -> (Server, String) 
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let child = Command::new(PROMETHEUS)
         .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={listen}"))
         .stdout(Stdio::null())
         .stderr(log)
@@ -278,7 +294,10 @@ async fn edges_from_a_real_prometheus_scraping_the_proxies() {
     .is_none_or(|l| !l.contains(" 200"))
     {
         let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
-        assert!(Instant::now() < deadline, "Prometheus did not get ready:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not get ready:\n{log}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Until two scrapes of the new series exist, `increase` has nothing to say; ask again.

@@ -101,6 +101,90 @@ pub(crate) fn bucket_value(previous_us: u64, bound_us: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::Mesh;
+    use crate::mesh::testing::{S, id, workload};
+
+    fn counts(reported_by: Direction, requests: u64) -> EdgeCounts {
+        EdgeCounts {
+            client: workload("web", "10.0.0.1:0"),
+            server: workload("api", "10.0.0.2:8080"),
+            reported_by,
+            secured: true,
+            requests,
+            successes: requests - 5,
+            denied: 5,
+            tcp_connections: 2,
+            tcp_open: Some(1),
+            bytes: 1000,
+            latency: vec![(1_000, 30), (2_000, requests - 30), (u64::MAX, 0)],
+        }
+    }
+
+    #[test]
+    fn an_interval_feeds_the_edge_rate_the_traffic_plot_and_policy_hits() {
+        let mut m = Mesh::default();
+        let key = PolicyKey {
+            server: "server/api-http".into(),
+            route: None,
+            authz: Some("authorizationpolicy/web".into()),
+        };
+        m.apply_metrics(&MetricsDelta {
+            time_us: 100 * S,
+            interval_us: Some(10 * S),
+            edges: vec![counts(Direction::Inbound, 50)],
+            policy: vec![PolicyCounts {
+                key: key.clone(),
+                allowed: 45,
+                denied: 5,
+            }],
+        });
+        // The client's report of the same interval does not count twice.
+        m.apply_metrics(&MetricsDelta {
+            time_us: 100 * S,
+            interval_us: Some(10 * S),
+            edges: vec![counts(Direction::Outbound, 50)],
+            policy: Vec::new(),
+        });
+        let g = m.graph();
+        let (web, api) = (g.find(&id("web")).unwrap(), g.find(&id("api")).unwrap());
+        let e = g.edge(web.id, api.id).unwrap();
+        assert_eq!((e.requests, e.successes, e.denied), (50, 45, 5));
+        assert_eq!((e.tcp_connections, e.tcp_open, e.secured), (2, 1, 52));
+        assert!((e.rps(100 * S) - 5.0).abs() < 1e-9, "{}", e.rps(100 * S));
+        let h = e.latency().unwrap();
+        assert_eq!(h.count(), 50);
+        // 30 in (0, 1] ms read as 0.5 ms, 20 in (1, 2] ms as 1.5 ms.
+        assert!(h.p50().unwrap().abs_diff(500) <= 16, "{:?}", h.p50());
+        assert!(h.p95().unwrap().abs_diff(1_500) <= 47, "{:?}", h.p95());
+        let plotted: u64 = m
+            .traffic()
+            .iter(100 * S)
+            .filter_map(|(_, t)| t.map(|t| t.requests))
+            .sum();
+        assert_eq!(plotted, 50);
+        let hits = m.policy_hits().get(&key).unwrap();
+        assert_eq!((hits.allowed, hits.denied), (45, 5));
+        assert_eq!(m.now_us(), Some(100 * S));
+        assert_eq!(m.generation(), 2);
+    }
+
+    #[test]
+    fn totals_reach_the_edge_but_not_the_rate() {
+        let mut m = Mesh::default();
+        m.apply_metrics(&MetricsDelta {
+            time_us: 100 * S,
+            interval_us: None,
+            edges: vec![counts(Direction::Outbound, 40)],
+            policy: Vec::new(),
+        });
+        let e = m.graph().edges().next().unwrap();
+        assert_eq!(
+            e.requests, 40,
+            "no inbound report: the client's counts count"
+        );
+        assert_eq!(e.rps(100 * S), 0.0);
+        assert!(m.traffic().iter(100 * S).all(|(_, t)| t.is_none()));
+    }
 
     #[test]
     fn spreading_keeps_the_total() {
