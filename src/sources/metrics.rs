@@ -72,7 +72,7 @@ impl Scrape {
     /// What each counter (and histogram bucket) gained since `earlier`; a counter that went
     /// down was reset (the proxy restarted) and counts from zero. Gauges keep their value.
     pub fn increase_since(&self, earlier: &Scrape) -> Scrape {
-        let before: HashMap<(&str, Vec<&(String, String)>), f64> = earlier
+        let before: HashMap<SeriesId, f64> = earlier
             .samples
             .iter()
             .map(|s| ((s.name.as_str(), sorted_labels(s)), s.value))
@@ -98,6 +98,9 @@ impl Scrape {
         }
     }
 }
+
+/// A series: its family name and its labels in sorted order.
+type SeriesId<'a> = (&'a str, Vec<&'a (String, String)>);
 
 fn sorted_labels(s: &Sample) -> Vec<&(String, String)> {
     let mut l: Vec<_> = s.labels.iter().collect();

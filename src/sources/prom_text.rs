@@ -129,9 +129,7 @@ fn unescape_help(s: &str) -> String {
 }
 
 fn sample_line(line: &str) -> Result<Sample, String> {
-    let name_end = line
-        .find(|c: char| c == '{' || c == ' ' || c == '\t')
-        .unwrap_or(line.len());
+    let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
     let name = &line[..name_end];
     if !is_metric_name(name) {
         return Err(format!("`{}` is not a metric name", clip(name)));
