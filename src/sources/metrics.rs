@@ -170,14 +170,21 @@ impl EdgeKey {
     }
 }
 
+/// Bucket bounds kept per edge; Linkerd's histograms have 26.
+pub const MAX_BUCKETS: usize = 64;
+
 /// A histogram's cumulative bucket counts by upper bound (`le`), in ascending order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Buckets(pub Vec<(f64, f64)>);
 
 impl Buckets {
     fn add(&mut self, le: f64, count: f64) {
+        let full = self.0.len() >= MAX_BUCKETS;
         match self.0.iter_mut().find(|(b, _)| *b == le) {
             Some((_, c)) => *c += count,
+            // Bounds past the cap are a hostile or broken exporter; dropping them keeps
+            // each add cheap.
+            None if full => {}
             None => {
                 let at = self.0.partition_point(|(b, _)| *b < le);
                 self.0.insert(at, (le, count));
@@ -365,7 +372,8 @@ impl Facts {
 
 fn endpoint(p: &Peer, identity: &Option<String>) -> Endpoint {
     Endpoint {
-        addr: p.addr.clone().unwrap_or_default(),
+        // A client the metrics do not name (plaintext, inbound) is one node, "-".
+        addr: p.addr.clone().unwrap_or_else(|| "-".into()),
         namespace: p.namespace.clone(),
         workload: p.workload.clone(),
         identity: identity.clone(),
@@ -855,6 +863,18 @@ mod tests {
             err,
             "line 2: response_latency_ms_bucket: the bucket bound le=\"fast\" is not a number"
         );
+    }
+
+    #[test]
+    fn an_edge_keeps_at_most_max_buckets_bounds() {
+        let text: String = (0..200)
+            .map(|i| {
+                format!("response_latency_ms_bucket{{direction=\"inbound\",le=\"{i}\"}} {i}\n")
+            })
+            .collect();
+        let facts = derive(&[scrape(&text, None)]).unwrap();
+        let e = facts.edges.values().next().unwrap();
+        assert_eq!(e.latency.0.len(), MAX_BUCKETS);
     }
 
     #[test]

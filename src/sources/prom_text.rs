@@ -185,10 +185,11 @@ fn label_set<'a>(mut s: &'a str, labels: &mut Vec<(String, String)>) -> Result<&
             .ok_or("the label set is not closed with `}`")?;
         let name = &s[..name_end];
         if !is_label_name(name) {
-            return Err(format!(
-                "`{}` is not a label name",
-                clip(&s[..name_end.max(1).min(s.len())])
-            ));
+            let shown = match name {
+                "" => s.chars().next().map(String::from).unwrap_or_default(),
+                n => n.to_string(),
+            };
+            return Err(format!("`{}` is not a label name", clip(&shown)));
         }
         s = s[name_end..].trim_start_matches([' ', '\t']);
         s = s
@@ -359,9 +360,37 @@ mod tests {
             }
         }
         for s in [
-            "{", "}", "#", "# TYPE", "m{", "m{a", "m{a=", "m{a=\"", "m{a=\"\\", "\"", "m 1 -",
+            "{",
+            "}",
+            "#",
+            "# TYPE",
+            "m{",
+            "m{a",
+            "m{a=",
+            "m{a=\"",
+            "m{a=\"\\",
+            "\"",
+            "m 1 -",
+            "m{\u{e9}=\"x\"} 1",
+            "\u{e9} 1",
+            "m{a=\"\u{e9}\"}\u{e9}",
         ] {
             let _ = parse(s);
+        }
+        // Random lines over the format's own characters, multi-byte ones included.
+        let alphabet: Vec<char> = "m_a:{}=\",\\n #1.+-Ie\u{e9}\u{1F600}\t\r\nle"
+            .chars()
+            .collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 40) as usize;
+            let text: String = (0..len)
+                .map(|i| alphabet[((x >> (i % 50)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            let _ = parse(&text);
         }
     }
 }
