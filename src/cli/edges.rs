@@ -120,8 +120,8 @@ fn from_tap(args: &EdgesArgs) -> anyhow::Result<Vec<Row>> {
             secured: share == Some(1.0),
             no_tls: match share {
                 Some(1.0) => String::new(),
-                Some(s) if s > 0.0 => format!("{:.0}% mTLS", s * 100.0),
-                _ => "no mTLS".into(),
+                Some(s) if s > 0.0 => format!("{:.0}%", s * 100.0),
+                _ => "no".into(),
             },
             rps: (e.requests > 0 || e.tcp_connections == 0).then(|| e.requests as f64 / seconds),
             success_rate: e.success_rate(),
