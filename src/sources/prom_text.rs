@@ -1,5 +1,5 @@
-//! The Prometheus text exposition format (0.0.4), plus the OpenMetrics lines a linkerd2-proxy
-//! appends (`# UNIT`, `# EOF`): what a `/metrics` endpoint answers. The input comes from the
+//! The Prometheus text exposition format (0.0.4), plus the OpenMetrics parts a linkerd2-proxy
+//! appends (`# UNIT`, `# EOF`, its types, exemplars): what a `/metrics` endpoint answers. The input comes from the
 //! network, so the parser never panics, bounds what one line may hold, and says which line
 //! was wrong and why.
 
@@ -97,7 +97,8 @@ fn meta_line(comment: &str, out: &mut Exposition) -> Result<(), String> {
         "gauge" => MetricType::Gauge,
         "histogram" => MetricType::Histogram,
         "summary" => MetricType::Summary,
-        "untyped" | "unknown" => MetricType::Untyped,
+        // OpenMetrics kinds a prometheus-client section may declare; read like untyped.
+        "untyped" | "unknown" | "info" | "stateset" | "gaugehistogram" => MetricType::Untyped,
         other => {
             return Err(format!(
                 "unknown metric type `{other}` for {name} (counter, gauge, histogram, summary or untyped)"
@@ -139,6 +140,8 @@ fn sample_line(line: &str) -> Result<Sample, String> {
     if let Some(body) = rest.strip_prefix('{') {
         rest = label_set(body, &mut labels)?;
     }
+    // An OpenMetrics exemplar (`value # {trace_id="..."} 1`) says nothing about the series.
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     let mut fields = rest.split([' ', '\t']).filter(|f| !f.is_empty());
     let value = fields
         .next()
@@ -300,6 +303,14 @@ mod tests {
     fn stops_at_eof_and_skips_unit_lines() {
         let e = parse("# UNIT x seconds\nx 1\n# EOF\nthis is not parsed {\n").unwrap();
         assert_eq!(e.samples.len(), 1);
+    }
+
+    #[test]
+    fn openmetrics_types_and_exemplars_are_read() {
+        let e =
+            parse("# TYPE i info\ni_info{v=\"1\"} 1\nc_total 5 # {trace_id=\"a\"} 1\n").unwrap();
+        assert_eq!(e.types["i"], MetricType::Untyped);
+        assert_eq!((e.samples[1].value, e.samples[1].timestamp_ms), (5.0, None));
     }
 
     #[test]
