@@ -1,7 +1,7 @@
-//! The Prometheus text exposition format (0.0.4), plus the OpenMetrics parts a linkerd2-proxy
-//! appends (`# UNIT`, `# EOF`, its types, exemplars): what a `/metrics` endpoint answers. The input comes from the
-//! network, so the parser never panics, bounds what one line may hold, and says which line
-//! was wrong and why.
+//! The Prometheus text exposition format (0.0.4), plus the OpenMetrics parts a
+//! linkerd2-proxy appends (`# UNIT`, `# EOF`, its types, exemplars): what a `/metrics`
+//! endpoint answers. The input comes from the network, so the parser never panics, bounds
+//! what one line may hold, and says which line was wrong and why.
 
 use std::collections::HashMap;
 
