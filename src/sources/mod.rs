@@ -7,6 +7,7 @@
 mod error;
 pub mod fetch;
 pub mod metrics;
+pub mod poll;
 pub mod prom_text;
 pub mod prometheus;
 
