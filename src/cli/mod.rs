@@ -21,6 +21,7 @@ macro_rules! out {
 
 mod avro;
 mod connect;
+mod edges;
 mod identity;
 mod policy;
 mod proxy;
@@ -63,6 +64,9 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Watch the live events of proxies (their admin port's /tap stream), like `linkerd viz tap`.
     Tap(tap::TapArgs),
+    /// Who talks to whom, with which identities, over mTLS or not, and how often, like
+    /// `linkerd viz edges`: from tap streams, proxies' /metrics, or a Prometheus server.
+    Edges(edges::EdgesArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -92,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Policy(cmd)) => policy::run(cmd),
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Tap(args)) => tap::run(args),
+        Some(Command::Edges(args)) => edges::run(args),
     }
 }
 

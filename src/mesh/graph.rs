@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::histogram::Histogram;
+use super::metrics::{EdgeCounts, bucket_value, spread};
 use super::window::Window;
 use crate::tap::{Direction, Endpoint, Event, EventKind};
 
@@ -118,6 +119,37 @@ impl Edge {
     pub fn rps(&self, now_us: i64) -> f64 {
         let n: u32 = self.rate.iter(now_us).filter_map(|(_, c)| c).sum();
         f64::from(n) / RATE_SECONDS as f64
+    }
+
+    fn add_counts(&mut self, c: &EdgeCounts, t: i64, seconds: Option<usize>) {
+        self.requests += c.requests;
+        self.successes += c.successes;
+        self.denied += c.denied;
+        self.tcp_connections += c.tcp_connections;
+        if let Some(open) = c.tcp_open {
+            self.tcp_open = open;
+        }
+        if c.secured {
+            self.secured += c.requests + c.tcp_connections;
+        }
+        self.bytes += c.bytes;
+        let mut previous = 0;
+        for &(bound, n) in &c.latency {
+            if n > 0 {
+                self.latency
+                    .get_or_insert_default()
+                    .record_n(bucket_value(previous, bound), n);
+            }
+            previous = bound;
+        }
+        if let Some(seconds) = seconds {
+            for (i, n) in spread(c.requests, seconds).enumerate() {
+                let at = t - (seconds - 1 - i) as i64 * 1_000_000;
+                if let Some(slot) = self.rate.at(at) {
+                    *slot = slot.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+                }
+            }
+        }
     }
 
     fn record(&mut self, e: &Event) {
@@ -238,6 +270,40 @@ impl Graph {
         edge.last_seen_us = edge.last_seen_us.max(t);
         if counted {
             edge.record(e);
+        }
+        counted
+    }
+
+    /// Folds one edge's counts from a metrics source in, under the same rule as `observe`:
+    /// an inbound proxy's report wins over the client's. `seconds` spreads the requests over
+    /// the interval's last seconds for the rate; `None` (totals, no interval) leaves the rate
+    /// alone. Returns whether the counts counted.
+    pub(crate) fn observe_counts(
+        &mut self,
+        c: &EdgeCounts,
+        t: i64,
+        seconds: Option<usize>,
+    ) -> bool {
+        let client = self.resolve(&c.client, true, t, None);
+        let server = self.resolve(&c.server, false, t, Some(client));
+        let node = self.nodes.get_mut(&server).expect("resolved");
+        let counted = match c.reported_by {
+            Direction::Inbound => {
+                node.inbound_proxy = true;
+                true
+            }
+            Direction::Outbound => !node.inbound_proxy,
+        };
+        if !self.edges.contains_key(&(client, server)) && self.edges.len() >= self.max_edges {
+            self.evict_edges();
+        }
+        let edge = self
+            .edges
+            .entry((client, server))
+            .or_insert_with(|| Edge::new(client, server, t));
+        edge.last_seen_us = edge.last_seen_us.max(t);
+        if counted {
+            edge.add_counts(c, t, seconds);
         }
         counted
     }

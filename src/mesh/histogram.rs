@@ -66,6 +66,20 @@ impl Histogram {
         self.max = self.max.max(value_us);
     }
 
+    /// Records `n` observations of one value at once: how a metrics source, which knows
+    /// only how many fell in a bucket, fills a histogram.
+    pub fn record_n(&mut self, value_us: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let c = &mut self.counts[index(value_us)];
+        *c = c.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        self.total += n;
+        self.sum = self.sum.saturating_add(value_us.saturating_mul(n));
+        self.min = self.min.min(value_us);
+        self.max = self.max.max(value_us);
+    }
+
     /// Adds `other`'s observations, as if they had been recorded here.
     pub fn merge(&mut self, other: &Histogram) {
         for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
@@ -198,6 +212,15 @@ pub(crate) mod tests {
         a.merge(&b);
         assert_eq!(a, all);
         assert_eq!(a.p99(), all.p99());
+    }
+
+    #[test]
+    fn recording_n_at_once_equals_recording_n_times() {
+        let (mut one, mut many) = (Histogram::default(), Histogram::default());
+        one.record_n(1_500, 3);
+        one.record_n(9, 0);
+        (0..3).for_each(|_| many.record(1_500));
+        assert_eq!(one, many);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod drift;
 pub mod graph;
 pub mod histogram;
 pub mod log;
+pub mod metrics;
 pub mod policy_hits;
 pub mod window;
 
@@ -145,6 +146,29 @@ impl Mesh {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Folds counts read from proxies' metrics into the same graph, traffic plot and policy
+    /// hits as `apply`, so a mesh known only by its metrics looks like a tapped one (minus
+    /// the event log, the denial list and schema drift, which need events).
+    pub fn apply_metrics(&mut self, delta: &metrics::MetricsDelta) {
+        self.generation += 1;
+        self.now_us = self.now_us.max(delta.time_us);
+        let seconds = delta.interval_us.map(|us| {
+            (us.max(1) as u64)
+                .div_ceil(1_000_000)
+                .clamp(1, self.budget.traffic_seconds as u64) as usize
+        });
+        for e in &delta.edges {
+            let counted = self.graph.observe_counts(e, delta.time_us, seconds);
+            if let (true, Some(seconds)) = (counted, seconds) {
+                metrics::fold_traffic(&mut self.traffic, e, delta.time_us, seconds);
+            }
+        }
+        for p in &delta.policy {
+            self.policy
+                .add_counts(&p.key, p.allowed, p.denied, delta.time_us);
         }
     }
 

@@ -90,6 +90,40 @@ impl PolicyHits {
         self.denials.iter()
     }
 
+    /// Adds decisions a metrics source counted for `key` by `time_us`. Counters carry no
+    /// reasons, so no denial is listed.
+    pub(crate) fn add_counts(&mut self, key: &PolicyKey, allowed: u64, denied: u64, time_us: i64) {
+        if allowed == 0 && denied == 0 {
+            return;
+        }
+        let k = join(key);
+        if !self.hits.contains_key(k.as_str()) && self.hits.len() >= self.max_keys {
+            let oldest = self
+                .hits
+                .iter()
+                .min_by_key(|(_, h)| h.last_seen_us)
+                .map(|(k, _)| k.clone());
+            if let Some(old) = oldest {
+                self.hits.remove(&old);
+            }
+        }
+        let hits = self.hits.entry(k.into()).or_insert_with(|| Hits {
+            key: key.clone(),
+            allowed: 0,
+            denied: 0,
+            last_seen_us: time_us,
+            over_time: Window::new(HIT_BUCKETS, HIT_BUCKET_US),
+        });
+        hits.last_seen_us = hits.last_seen_us.max(time_us);
+        hits.allowed += allowed;
+        hits.denied += denied;
+        if let Some(c) = hits.over_time.at(time_us) {
+            let add = |a: u32, n: u64| a.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+            c.allowed = add(c.allowed, allowed);
+            c.denied = add(c.denied, denied);
+        }
+    }
+
     pub(crate) fn observe(&mut self, e: &Event) {
         if !matches!(e.kind, EventKind::RequestStart | EventKind::TcpOpen) {
             return;
