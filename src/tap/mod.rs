@@ -8,6 +8,7 @@ pub mod error;
 pub mod event;
 pub mod filter;
 pub mod publish;
+pub mod recording;
 pub mod server;
 pub mod token;
 
