@@ -20,6 +20,7 @@ pub mod graph;
 pub mod histogram;
 pub mod log;
 pub mod policy_hits;
+pub mod routes;
 pub mod window;
 
 use crate::tap::{Event, EventKind};
