@@ -24,9 +24,12 @@ mod connect;
 mod identity;
 mod policy;
 mod proxy;
+mod record;
 mod registry;
+mod replay;
 mod schema;
 mod tap;
+mod top;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +66,12 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Watch the live events of proxies (their admin port's /tap stream), like `linkerd viz tap`.
     Tap(tap::TapArgs),
+    /// Save the live events of proxies to a recording (an Avro container file of tap events).
+    Record(record::RecordArgs),
+    /// Play a recording back, printing its events as `meshlens tap` does.
+    Replay(replay::ReplayArgs),
+    /// A live table of requests by route, like `linkerd viz top`.
+    Top(top::TopArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -92,6 +101,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Policy(cmd)) => policy::run(cmd),
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Tap(args)) => tap::run(args),
+        Some(Command::Record(args)) => record::run(args),
+        Some(Command::Replay(args)) => replay::run(args),
+        Some(Command::Top(args)) => top::run(args),
     }
 }
 
