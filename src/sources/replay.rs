@@ -30,6 +30,17 @@ pub enum Speed {
     Max,
 }
 
+impl Speed {
+    /// Recorded seconds per second; `None` for no pacing (also for a factor that is not a
+    /// positive number, which cannot pace anything).
+    fn factor(self) -> Option<f64> {
+        match self {
+            Speed::Times(x) if x.is_finite() && x > 0.0 => Some(x),
+            _ => None,
+        }
+    }
+}
+
 /// What the replay is told while it runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Command {
@@ -153,9 +164,7 @@ impl Clock {
     /// The recorded time it is now, if the clock is running.
     fn now_us(&self, now: Instant) -> Option<i64> {
         let (wall, t) = self.anchor?;
-        let Speed::Times(x) = self.speed else {
-            return None;
-        };
+        let x = self.speed.factor()?;
         let elapsed = now.saturating_duration_since(wall).as_secs_f64() * 1e6 * x;
         Some(t.saturating_add(elapsed as i64))
     }
@@ -163,9 +172,7 @@ impl Clock {
     /// When the event at `time_us` is due; `None` for right away. The first event after a
     /// start, seek or resume without a position is due at once and anchors the clock.
     fn due(&mut self, time_us: i64, now: Instant) -> Option<Instant> {
-        let Speed::Times(x) = self.speed else {
-            return None;
-        };
+        let x = self.speed.factor()?;
         let (wall, t) = *self.anchor.get_or_insert((now, time_us));
         let ahead = time_us.saturating_sub(t).max(0) as f64 / x;
         let at = wall.checked_add(Duration::from_secs_f64((ahead / 1e6).min(1e9)))?;
