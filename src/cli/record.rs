@@ -33,7 +33,7 @@ pub struct RecordArgs {
 }
 
 enum Step {
-    Event(Option<crate::tap::Event>),
+    Event(Option<Box<crate::tap::Event>>),
     Flush,
     Stop,
 }
@@ -57,7 +57,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         let flush_at = recorder.flush_deadline();
         let step = rt.block_on(async {
             tokio::select! {
-                e = rx.recv() => Step::Event(e),
+                e = rx.recv() => Step::Event(e.map(Box::new)),
                 () = until(flush_at) => Step::Flush,
                 () = until(deadline) => Step::Stop,
                 _ = &mut ctrl_c => Step::Stop,

@@ -446,7 +446,7 @@ fn info(offset: u64, len: u64, events: &[Event]) -> BlockInfo {
         len,
         events: events.len() as u64,
         first_us: times().next().unwrap_or(i64::MIN),
-        last_us: times().last().unwrap_or(i64::MIN),
+        last_us: times().next_back().unwrap_or(i64::MIN),
         min_us: times().min().unwrap_or(i64::MIN),
         max_us: times().max().unwrap_or(i64::MIN),
     }
@@ -492,7 +492,7 @@ mod tests {
         let events: Vec<Event> = (0..n).map(|i| event(i, T0 + i as i64 * 10_000)).collect();
         for (i, e) in events.iter().enumerate() {
             r.push(e).unwrap();
-            if (i as u64 + 1) % per_block == 0 {
+            if (i as u64 + 1).is_multiple_of(per_block) {
                 r.flush().unwrap();
             }
         }
