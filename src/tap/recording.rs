@@ -40,9 +40,10 @@ const READ_CHUNK: usize = 64 << 10;
 
 #[derive(Debug, Error)]
 pub enum RecordingError {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
-    #[error("{} already exists; not overwriting it", path.display())]
+    /// The io error is in the message rather than a source, so it is said once.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    #[error("{} already exists", path.display())]
     Exists { path: PathBuf },
     /// Not a recording, or damaged somewhere other than a cut-off end.
     #[error("{}: {message}", path.display())]
@@ -50,9 +51,9 @@ pub enum RecordingError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> RecordingError + '_ {
-    move |source| RecordingError::Io {
+    move |error| RecordingError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
