@@ -235,6 +235,34 @@ async fn a_recorder_killed_mid_stream_leaves_a_readable_file() {
     let events = replay_json(&file);
     assert_eq!(events.len() as u64, recording.events());
     assert!(events.iter().any(|e| e["kind"] == "RESPONSE_END"));
+
+    // Cut inside its last block (as a kill during a write leaves it), replay says so.
+    let bytes = std::fs::read(&file).unwrap();
+    let last = *recording.blocks().last().unwrap();
+    let cut_at = (last.offset + last.len - 3) as usize;
+    let cut = dir.path().join("cut.avro");
+    std::fs::write(&cut, &bytes[..cut_at]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_meshlens"))
+        .arg("replay")
+        .arg(&cut)
+        .args(["--speed", "max", "--output", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let complete = recording.events() - last.events;
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "{}: ignoring the last {} bytes, a block cut off when the recorder stopped; replaying the {complete} events before them",
+            cut.display(),
+            last.len - 3
+        )
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count() as u64,
+        complete
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,6 +86,7 @@ impl Replay {
         let (position_tx, position) = watch::channel(None);
         let path = recording.path().display().to_string();
         let run = Run {
+            path: path.clone(),
             recording: Some(recording),
             commands: rx,
             events,
@@ -206,6 +207,7 @@ impl Clock {
 }
 
 struct Run {
+    path: String,
     /// `None` only while a block is being read on the blocking pool.
     recording: Option<Recording>,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -217,10 +219,10 @@ struct Run {
 }
 
 /// A block read that panicked took the recording with it; the replay cannot go on.
-fn lost_recording() -> ReplayError {
+fn lost_recording(path: &str) -> ReplayError {
     ReplayError::Task {
-        path: String::new(),
-        message: "the recording was lost while reading a block".into(),
+        path: path.to_string(),
+        message: "the recording was lost when reading a block failed".into(),
     }
 }
 
@@ -276,24 +278,27 @@ impl Run {
     }
 
     fn recording(&mut self) -> Result<&mut Recording, ReplayError> {
-        self.recording.as_mut().ok_or_else(lost_recording)
+        let path = &self.path;
+        self.recording.as_mut().ok_or_else(|| lost_recording(path))
     }
 
     /// The events of `block` (read on the blocking pool), `None` past the last one.
     async fn read(&mut self, block: usize) -> Result<Option<Vec<Event>>, ReplayError> {
-        let mut recording = self.recording.take().ok_or_else(lost_recording)?;
+        let mut recording = self
+            .recording
+            .take()
+            .ok_or_else(|| lost_recording(&self.path))?;
         if block >= recording.blocks().len() {
             self.recording = Some(recording);
             return Ok(None);
         }
-        let path = recording.path().display().to_string();
         let (recording, events) = tokio::task::spawn_blocking(move || {
             let events = recording.read_block(block);
             (recording, events)
         })
         .await
         .map_err(|e| ReplayError::Task {
-            path,
+            path: self.path.clone(),
             message: e.to_string(),
         })?;
         self.recording = Some(recording);
