@@ -5,7 +5,9 @@
 //! Each request counts once, as in the identity graph: a meshed request is reported by the
 //! client's outbound proxy and the server's inbound proxy; the inbound report counts, and an
 //! outbound one only for a server no inbound proxy has reported for (an unmeshed server, or
-//! one whose proxy is not tapped).
+//! one whose proxy is not tapped). Streams merged from several proxies are only roughly in
+//! time order, so a server's first request can count twice when the client's report
+//! arrives before any inbound report for that server.
 
 use std::collections::{HashMap, HashSet};
 

@@ -114,7 +114,8 @@ impl Replay {
         self.position.clone()
     }
 
-    /// Waits for the replay to end by itself (the recording ran out or the receiver went).
+    /// Waits for the replay to end by itself: the recording ran out (never, with
+    /// `hold_at_end`) or the receiver went away.
     pub async fn wait(self) -> Result<Summary, ReplayError> {
         let Replay {
             commands,
