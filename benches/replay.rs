@@ -1,7 +1,7 @@
-//! Replaying a 1,000,000-event recording into the model: read the container, decode every
-//! event and fold it in. Baselines in the same run: decoding the same container to generic
-//! Avro values (the general-purpose decoder alone), and the model alone over events already
-//! in memory.
+//! Replaying a 1,000,000-event recording into the model: open the file (indexing its blocks
+//! by time), read every block, fold each event in. Baselines in the same run: decoding the
+//! same file to generic Avro values (the general-purpose decoder alone), and the model alone
+//! over events already in memory.
 
 mod common;
 
@@ -13,31 +13,58 @@ use std::hint::black_box;
 
 use common::mix;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use meshlens::avro::{Codec, Container, ContainerFile, ContainerWriter, Decoder};
+use meshlens::avro::{Container, Decoder};
 use meshlens::mesh::Mesh;
 use meshlens::tap::codec;
+use meshlens::tap::recording::{Recorder, Recording};
 
 const REQUESTS: usize = 333_334;
 
-fn recording(events: &[meshlens::tap::Event]) -> Vec<u8> {
-    let writer = ContainerWriter::new(codec::SCHEMA_JSON, Codec::Null).expect("tap schema");
-    let mut file = ContainerFile::new(Vec::new(), writer).expect("header");
-    let mut datum = Vec::new();
-    for e in events {
-        datum.clear();
-        codec::encode(e, &mut datum);
-        file.append_encoded(&datum).expect("append");
-    }
-    file.finish().expect("finish")
-}
-
 fn replay(c: &mut Criterion) {
     let events = mix::events(REQUESTS);
-    let bytes = recording(&events);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("mix.avro");
+    let mut recorder = Recorder::create(&path, false).expect("recorder");
+    for e in &events {
+        recorder.push(e).expect("push");
+    }
+    let stats = recorder.finish().expect("finish");
+    let bytes = std::fs::read(&path).expect("read back");
+    eprintln!(
+        "recording: {} events, {} blocks, {:.1} MB",
+        stats.events,
+        stats.blocks,
+        stats.bytes as f64 / 1e6
+    );
     let mut g = c.benchmark_group("replay");
     g.sample_size(10);
     g.throughput(Throughput::Elements(events.len() as u64));
 
+    g.bench_function("replay_into_model", |b| {
+        b.iter(|| {
+            let mut mesh = Mesh::default();
+            let mut recording = Recording::open(&path).expect("open");
+            for i in 0..recording.blocks().len() {
+                for e in recording.read_block(i).expect("block") {
+                    mesh.apply(&e);
+                }
+            }
+            black_box(mesh.generation())
+        })
+    });
+    g.bench_function("tmp_open", |b| {
+        b.iter(|| black_box(Recording::open(&path).expect("open").events()))
+    });
+    g.bench_function("tmp_read", |b| {
+        b.iter(|| {
+            let mut recording = Recording::open(&path).expect("open");
+            let mut n = 0;
+            for i in 0..recording.blocks().len() {
+                n += recording.read_block(i).expect("block").len();
+            }
+            black_box(n)
+        })
+    });
     g.bench_function("baseline_decode_values", |b| {
         let decoder = Decoder::new(codec::schema().clone(), codec::schema().clone());
         b.iter(|| {
@@ -47,19 +74,6 @@ fn replay(c: &mut Criterion) {
                 n += file.records(&decoder, &block.expect("block")).expect("records").len();
             }
             black_box(n)
-        })
-    });
-    g.bench_function("replay_into_model", |b| {
-        b.iter(|| {
-            let mut mesh = Mesh::default();
-            let file = Container::open(&bytes).expect("container");
-            let decoder = codec::BlockDecoder::new(file.schema());
-            for block in file.blocks() {
-                for e in decoder.events(&block.expect("block")).expect("events") {
-                    mesh.apply(&e);
-                }
-            }
-            black_box(mesh.generation())
         })
     });
     g.bench_function("baseline_model_only", |b| {

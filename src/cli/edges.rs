@@ -92,7 +92,7 @@ fn from_tap(args: &EdgesArgs) -> anyhow::Result<Vec<Row>> {
         let mut mesh = Mesh::default();
         let deadline = tokio::time::Instant::now() + window;
         while let Ok(Some(event)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-            mesh.apply_owned(event);
+            mesh.apply(&event);
         }
         status.abort();
         client.stop().await;

@@ -25,9 +25,12 @@ mod edges;
 mod identity;
 mod policy;
 mod proxy;
+mod record;
 mod registry;
+mod replay;
 mod schema;
 mod tap;
+mod top;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -67,6 +70,12 @@ pub enum Command {
     /// Who talks to whom, with which identities, over mTLS or not, and how often, like
     /// `linkerd viz edges`: from tap streams, proxies' /metrics, or a Prometheus server.
     Edges(edges::EdgesArgs),
+    /// Save the live events of proxies to a recording (an Avro container file of tap events).
+    Record(record::RecordArgs),
+    /// Play a recording back, printing its events as `meshlens tap` does.
+    Replay(replay::ReplayArgs),
+    /// A live table of requests by route, like `linkerd viz top`.
+    Top(top::TopArgs),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -97,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Tap(args)) => tap::run(args),
         Some(Command::Edges(args)) => edges::run(args),
+        Some(Command::Record(args)) => record::run(args),
+        Some(Command::Replay(args)) => replay::run(args),
+        Some(Command::Top(args)) => top::run(args),
     }
 }
 

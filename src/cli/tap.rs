@@ -16,6 +16,18 @@ pub struct TapArgs {
     pub addrs: Vec<String>,
     #[command(flatten)]
     pub auth: super::connect::TapAuthArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+}
+
+/// The tap stream's filters, shared by the commands that follow proxies.
+#[derive(Args, Debug, Clone)]
+pub struct FilterArgs {
     /// Only requests from this workload (namespace/name).
     #[arg(long, value_name = "NS/NAME")]
     pub from: Option<String>,
@@ -51,11 +63,6 @@ pub struct TapArgs {
     /// At most this many events per second from each proxy; the rest are counted as lost.
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,
-    #[arg(long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
-    /// Stop after this many events.
-    #[arg(long, value_name = "N")]
-    pub max: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,8 +73,8 @@ pub enum Output {
     Json,
 }
 
-impl TapArgs {
-    fn filter(&self) -> anyhow::Result<Filter> {
+impl FilterArgs {
+    pub fn filter(&self) -> anyhow::Result<Filter> {
         let mut f = Filter::default();
         let text = [
             ("from", &self.from),
@@ -98,7 +105,7 @@ impl TapArgs {
 }
 
 pub fn run(args: TapArgs) -> anyhow::Result<ExitCode> {
-    let filter = args.filter()?;
+    let filter = args.filter.filter()?;
     let auth = args.auth.auth()?;
     let rt = super::connect::runtime()?;
     rt.block_on(async move {

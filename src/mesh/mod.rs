@@ -22,6 +22,7 @@ pub mod histogram;
 pub mod log;
 pub mod metrics;
 pub mod policy_hits;
+pub mod routes;
 pub mod window;
 
 use crate::tap::{Event, EventKind};

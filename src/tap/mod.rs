@@ -1,6 +1,7 @@
 //! Tap: the event every picture in meshlens is folded from, its Avro encoding, how proxies
 //! publish it, and the stream that carries it off a proxy: filters, the mTLS (or token)
-//! authorized server on the admin port, and the client that merges many proxies' streams.
+//! authorized server on the admin port, the client that merges many proxies' streams, and
+//! recordings of a stream on disk.
 
 pub mod client;
 pub mod codec;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod filter;
 pub mod publish;
+pub mod recording;
 pub mod server;
 pub mod token;
 pub mod wire;

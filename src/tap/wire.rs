@@ -406,3 +406,88 @@ fn read_inspection(c: &mut Cursor<'_>) -> Read<Inspection> {
         truncated: c.boolean()?,
     })
 }
+
+/// Steps over one event datum at the cursor, checking its structure but allocating
+/// nothing, and returns its time: indexing a recording by time needs no more.
+pub fn skim_time(c: &mut Cursor<'_>) -> Result<i64, TapError> {
+    c.start_message();
+    Ok(skim_event(c)?)
+}
+
+fn skip_str(c: &mut Cursor<'_>) -> Read<()> {
+    c.bytes().map(drop)
+}
+
+fn skip_opt(c: &mut Cursor<'_>, skip: impl FnOnce(&mut Cursor<'_>) -> Read<()>) -> Read<()> {
+    read_opt(c, skip).map(drop)
+}
+
+fn skip_opt_str(c: &mut Cursor<'_>) -> Read<()> {
+    skip_opt(c, skip_str)
+}
+
+fn skip_opt_long(c: &mut Cursor<'_>) -> Read<()> {
+    skip_opt(c, |c| c.long().map(drop))
+}
+
+fn skip_array(c: &mut Cursor<'_>, skip: impl Fn(&mut Cursor<'_>) -> Read<()>) -> Read<()> {
+    c.blocks(0, |c| skip(c))
+}
+
+fn skim_event(c: &mut Cursor<'_>) -> Read<i64> {
+    c.long()?;
+    read_enum(c, &KINDS)?;
+    let time_us = c.long()?;
+    skip_str(c)?;
+    read_enum(c, &[Direction::Inbound, Direction::Outbound])?;
+    for _ in 0..2 {
+        skip_str(c)?;
+        (0..3).try_for_each(|_| skip_opt_str(c))?;
+    }
+    c.boolean()?;
+    skip_opt_str(c)?;
+    skip_opt(c, |c| {
+        (0..4).try_for_each(|_| skip_str(c))?;
+        skip_opt_str(c)?;
+        (0..3).try_for_each(|_| skip_opt_long(c))?;
+        c.long()?;
+        c.long()?;
+        skip_opt_str(c)
+    })?;
+    skip_opt(c, |c| {
+        c.long()?;
+        c.long()?;
+        skip_opt_long(c)?;
+        skip_opt_str(c)
+    })?;
+    skip_opt(c, |c| {
+        (0..3).try_for_each(|_| skip_str(c))?;
+        (0..4).try_for_each(|_| skip_opt_str(c))?;
+        skip_str(c)?;
+        skip_array(c, |c| {
+            skip_str(c)?;
+            skip_str(c)?;
+            c.boolean()?;
+            skip_opt_str(c)
+        })
+    })?;
+    skip_array(c, |c| {
+        skip_opt(c, |c| {
+            read_enum(c, &[MessageSide::Request, MessageSide::Response]).map(drop)
+        })?;
+        skip_str(c)?;
+        skip_opt_str(c)?;
+        (0..3).try_for_each(|_| skip_opt_long(c))?;
+        skip_opt_str(c)?;
+        skip_opt_str(c)?;
+        c.boolean()?;
+        skip_array(c, skip_str)?;
+        skip_opt_str(c)?;
+        skip_opt_long(c)?;
+        skip_opt_str(c)?;
+        skip_array(c, skip_str)?;
+        c.boolean().map(drop)
+    })?;
+    c.long()?;
+    Ok(time_us)
+}
