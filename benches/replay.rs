@@ -15,6 +15,7 @@ use common::mix;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use meshlens::avro::{Container, Decoder};
 use meshlens::mesh::Mesh;
+use meshlens::sources::replay::{Options, Replay, Speed};
 use meshlens::tap::codec;
 use meshlens::tap::recording::{Recorder, Recording};
 
@@ -52,18 +53,33 @@ fn replay(c: &mut Criterion) {
             black_box(mesh.generation())
         })
     });
-    g.bench_function("tmp_open", |b| {
-        b.iter(|| black_box(Recording::open(&path).expect("open").events()))
-    });
-    g.bench_function("tmp_read", |b| {
+    // What the app does: the replay source reads and decodes on its runtime while the
+    // model folds on the receiving thread.
+    g.bench_function("replay_source_into_model", |b| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
         b.iter(|| {
-            let mut recording = Recording::open(&path).expect("open");
-            let mut n = 0;
-            for i in 0..recording.blocks().len() {
-                n += recording.read_block(i).expect("block").len();
+            let mut mesh = Mesh::default();
+            let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+            let options = Options {
+                speed: Speed::Max,
+                from_us: None,
+                hold_at_end: false,
+            };
+            let recording = Recording::open(&path).expect("open");
+            let replay = rt.block_on(async { Replay::start(recording, options, tx) });
+            while let Some(e) = rx.blocking_recv() {
+                mesh.apply(&e);
             }
-            black_box(n)
+            rt.block_on(replay.wait()).expect("replay");
+            black_box(mesh.generation())
         })
+    });
+    g.bench_function("open_only", |b| {
+        b.iter(|| black_box(Recording::open(&path).expect("open").events()))
     });
     g.bench_function("baseline_decode_values", |b| {
         let decoder = Decoder::new(codec::schema().clone(), codec::schema().clone());
@@ -71,7 +87,10 @@ fn replay(c: &mut Criterion) {
             let file = Container::open(&bytes).expect("container");
             let mut n = 0;
             for block in file.blocks() {
-                n += file.records(&decoder, &block.expect("block")).expect("records").len();
+                n += file
+                    .records(&decoder, &block.expect("block"))
+                    .expect("records")
+                    .len();
             }
             black_box(n)
         })

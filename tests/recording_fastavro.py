@@ -3,7 +3,7 @@
 
 ``tests/recording_fastavro.rs`` writes, into ``--dir``, ``recording.avro`` (tap events
 written by ``meshlens::tap::recording::Recorder``: the tap-event schema in the header,
-deflate blocks as the recorder flushed them), ``cut.avro`` (the same file cut inside its
+zstandard blocks as the recorder flushed them), ``cut.avro`` (the same file cut inside its
 last block, as a killed recorder leaves it) and ``expected.json`` (each event's stream,
 time and path, the events per block, and how many events the cut file's complete blocks
 hold).
@@ -62,7 +62,7 @@ def main():
 
     with open(args.dir / "recording.avro", "rb") as f:
         reader = fastavro.reader(f)
-        checks.check(reader.codec == "deflate", f"codec {reader.codec}")
+        checks.check(reader.codec == "zstandard", f"codec {reader.codec}")
         checks.check(
             to_parsing_canonical_form(reader.writer_schema) == asset_pcf,
             "the header's schema is not tap-event.avsc",

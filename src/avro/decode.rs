@@ -378,7 +378,19 @@ impl<'a> Cursor<'a> {
     }
 
     /// A zig-zag varint of at most 10 bytes.
+    #[inline]
     pub fn long(&mut self) -> Result<i64, DecodeError> {
+        // Most varints (lengths, union branches, small numbers) are one byte.
+        if let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok((byte >> 1) as i64 ^ -((byte & 1) as i64));
+        }
+        self.long_multibyte()
+    }
+
+    fn long_multibyte(&mut self) -> Result<i64, DecodeError> {
         let start = self.pos;
         let mut value: u64 = 0;
         let mut shift = 0;

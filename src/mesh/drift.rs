@@ -10,7 +10,9 @@
 //! response body the other way round. Each is named by identity, else workload, else address.
 //! An inspection without a subject is filed under its contract, else under `(no subject)`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use crate::tap::{Endpoint, Event, Inspection, MessageSide};
 
@@ -158,7 +160,7 @@ impl DriftBoard {
     pub fn new(max_subjects: usize) -> Self {
         DriftBoard {
             max_subjects: max_subjects.max(1),
-            subjects: HashMap::new(),
+            subjects: HashMap::default(),
         }
     }
 

@@ -16,7 +16,7 @@
 //! Known gap: a plaintext hop to a meshed server whose workload the client's discovery does
 //! not name cannot be matched to the inbound report, and counts on both sides.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use super::histogram::Histogram;
 use super::metrics::{EdgeCounts, bucket_value, spread};
@@ -208,10 +208,10 @@ impl Graph {
         Graph {
             max_nodes: max_nodes.max(2),
             max_edges: max_edges.max(1),
-            nodes: HashMap::new(),
-            by_key: HashMap::new(),
-            by_workload: HashMap::new(),
-            edges: HashMap::new(),
+            nodes: HashMap::default(),
+            by_key: HashMap::default(),
+            by_workload: HashMap::default(),
+            edges: HashMap::default(),
             next_id: 0,
             evicted_nodes: 0,
             evicted_edges: 0,

@@ -6,7 +6,9 @@
 //! request, the open of a TCP connection. Only inbound proxies decide, so there is nothing to
 //! deduplicate against outbound reports.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 
 use super::window::Window;
 use crate::tap::{Event, EventKind, TriedAuthz};
@@ -71,7 +73,7 @@ impl PolicyHits {
         PolicyHits {
             max_keys: max_keys.max(1),
             max_denials: max_denials.max(1),
-            hits: HashMap::new(),
+            hits: HashMap::default(),
             denials: VecDeque::new(),
             scratch: String::new(),
         }

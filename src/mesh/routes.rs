@@ -9,7 +9,7 @@
 //! time order, so a server's first request can count twice when the client's report
 //! arrives before any inbound report for that server.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use crate::tap::{Direction, Endpoint, Event, EventKind};
 
@@ -64,8 +64,8 @@ impl Default for Routes {
 impl Routes {
     pub fn new(max_routes: usize) -> Self {
         Routes {
-            routes: HashMap::new(),
-            inbound_servers: HashSet::new(),
+            routes: HashMap::default(),
+            inbound_servers: HashSet::default(),
             max_routes: max_routes.max(1),
             evicted: 0,
         }

@@ -289,12 +289,18 @@ fn read_enum<T: Copy>(c: &mut Cursor<'_>, variants: &[T]) -> Read<T> {
         })
 }
 
-fn read_opt<T>(c: &mut Cursor<'_>, read: impl FnOnce(&mut Cursor<'_>) -> Read<T>) -> Read<Option<T>> {
+fn read_opt<T>(
+    c: &mut Cursor<'_>,
+    read: impl FnOnce(&mut Cursor<'_>) -> Read<T>,
+) -> Read<Option<T>> {
     let at = c.position();
     match c.long()? {
         0 => Ok(None),
         1 => read(c).map(Some),
-        b => Err(DecodeError::new(at, format!("union branch {b} of [null, _]"))),
+        b => Err(DecodeError::new(
+            at,
+            format!("union branch {b} of [null, _]"),
+        )),
     }
 }
 
@@ -303,7 +309,7 @@ fn read_opt_str(c: &mut Cursor<'_>) -> Read<Option<String>> {
 }
 
 fn read_opt_long(c: &mut Cursor<'_>) -> Read<Option<i64>> {
-    read_opt(c, |c| Ok(c.long()?))
+    read_opt(c, |c| c.long())
 }
 
 fn read_opt_int(c: &mut Cursor<'_>) -> Read<Option<u32>> {
@@ -341,7 +347,7 @@ fn read_http(c: &mut Cursor<'_>) -> Read<Http> {
         content_type: read_opt_str(c)?,
         status: {
             let at = c.position();
-            read_opt(c, |c| Ok(c.int()?))?
+            read_opt(c, |c| c.int())?
                 .map(|s| {
                     u16::try_from(s).map_err(|_| {
                         DecodeError::new(at, format!("status {s} is out of range 0..=65535"))
@@ -389,7 +395,9 @@ fn read_decision(c: &mut Cursor<'_>) -> Read<Decision> {
 
 fn read_inspection(c: &mut Cursor<'_>) -> Read<Inspection> {
     Ok(Inspection {
-        side: read_opt(c, |c| read_enum(c, &[MessageSide::Request, MessageSide::Response]))?,
+        side: read_opt(c, |c| {
+            read_enum(c, &[MessageSide::Request, MessageSide::Response])
+        })?,
         framing: c.string()?.to_owned(),
         subject: read_opt_str(c)?,
         version: read_opt_int(c)?,
