@@ -46,14 +46,14 @@ fn replay(c: &mut Criterion) {
             let mut mesh = Mesh::default();
             let mut recording = Recording::open(&path).expect("open");
             for i in 0..recording.blocks().len() {
-                for e in recording.read_block(i).expect("block") {
-                    mesh.apply(&e);
-                }
+                recording
+                    .for_each_in_block(i, |e| mesh.apply(e))
+                    .expect("block");
             }
             black_box(mesh.generation())
         })
     });
-    // What the app does: the replay source reads and decodes on its runtime while the
+    // What a live view does: the replay source reads and decodes on its runtime while the
     // model folds on the receiving thread.
     g.bench_function("replay_source_into_model", |b| {
         let rt = tokio::runtime::Builder::new_multi_thread()

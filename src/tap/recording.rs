@@ -23,6 +23,7 @@ use thiserror::Error;
 use super::TapError;
 use super::codec::{self, BlockDecoder};
 use super::event::{Event, EventKind};
+use crate::avro::container::Block;
 use crate::avro::{Codec, ContainerWriter, StreamReader};
 
 /// A block is written at least this often while events arrive, bounding what a killed
@@ -355,6 +356,25 @@ impl Recording {
 
     /// The events of block `index`, in file order.
     pub fn read_block(&mut self, index: usize) -> Result<Vec<Event>, RecordingError> {
+        self.with_block(index, |d, block| d.events(block))
+    }
+
+    /// Calls `f` with each event of block `index` in file order, without keeping them: how
+    /// a model is rebuilt from a recording (a timeline seeking back) at full speed.
+    pub fn for_each_in_block(
+        &mut self,
+        index: usize,
+        f: impl FnMut(&Event),
+    ) -> Result<(), RecordingError> {
+        self.with_block(index, |d, block| d.for_each(block, f))
+    }
+
+    /// Reads block `index` again and decodes it with `decode`.
+    fn with_block<T>(
+        &mut self,
+        index: usize,
+        decode: impl FnOnce(&BlockDecoder, &Block<'_>) -> Result<T, TapError>,
+    ) -> Result<T, RecordingError> {
         let b = *self
             .blocks
             .get(index)
@@ -378,9 +398,7 @@ impl Recording {
             Ok(None) => return Err(changed(&"it is cut short")),
             Err(e) => return Err(changed(&e)),
         };
-        self.decoder
-            .events(&block)
-            .map_err(|e| changed(&in_block(&block, e)))
+        decode(&self.decoder, &block).map_err(|e| changed(&in_block(&block, e)))
     }
 
     /// Every event from the first at or after `time_us` (in file order) to the end.
@@ -425,7 +443,7 @@ fn fill(file: &mut File, buf: &mut Vec<u8>) -> io::Result<usize> {
     n
 }
 
-fn in_block(block: &crate::avro::container::Block<'_>, e: TapError) -> String {
+fn in_block(block: &Block<'_>, e: TapError) -> String {
     format!("block {} (at byte {}): {e}", block.index, block.offset)
 }
 

@@ -9,8 +9,7 @@ use crate::avro::{DecodeError, Limits};
 
 use super::error::TapError;
 use super::event::{
-    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tcp, Tls,
-    TriedAuthz,
+    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tcp, TriedAuthz,
 };
 
 /// Appends the Avro binary encoding of `event` (the tap event schema) to `out`.
@@ -54,35 +53,41 @@ pub fn encode(e: &Event, out: &mut Vec<u8>) {
 
 /// Decodes one event datum at the cursor, leaving the cursor after it.
 pub fn decode(c: &mut Cursor<'_>) -> Result<Event, TapError> {
-    c.start_message();
-    Ok(read_event(c)?)
+    let mut event = Event::lost(0, 0);
+    decode_into(c, &mut event)?;
+    Ok(event)
 }
 
-fn read_event(c: &mut Cursor<'_>) -> Read<Event> {
-    Ok(Event {
-        stream: c.long()? as u64,
-        kind: read_enum(c, &KINDS)?,
-        time_us: c.long()?,
-        proxy: c.string()?.to_owned(),
-        direction: read_enum(c, &[Direction::Inbound, Direction::Outbound])?,
-        source: read_endpoint(c)?,
-        destination: read_endpoint(c)?,
-        tls: Tls {
-            secured: c.boolean()?,
-            reason: read_opt_str(c)?,
-        },
-        http: read_opt(c, read_http)?,
-        tcp: read_opt(c, read_tcp)?,
-        decision: read_opt(c, read_decision)?,
-        avro: read_array(c, read_inspection)?,
-        lost: c.long()? as u64,
-    })
+/// Decodes one event datum into `event`, reusing its strings and lists: a reader that folds
+/// events one at a time (replaying a recording, filtering the log) allocates nothing once the
+/// buffers have grown. On error `event` holds a mix of old and new fields.
+pub fn decode_into(c: &mut Cursor<'_>, event: &mut Event) -> Result<(), TapError> {
+    c.start_message();
+    Ok(read_event(c, event)?)
+}
+
+fn read_event(c: &mut Cursor<'_>, e: &mut Event) -> Read<()> {
+    e.stream = c.long()? as u64;
+    e.kind = read_enum(c, &KINDS)?;
+    e.time_us = c.long()?;
+    read_str(c, &mut e.proxy)?;
+    e.direction = read_enum(c, &[Direction::Inbound, Direction::Outbound])?;
+    read_endpoint(c, &mut e.source)?;
+    read_endpoint(c, &mut e.destination)?;
+    e.tls.secured = c.boolean()?;
+    read_opt_str(c, &mut e.tls.reason)?;
+    read_opt(c, &mut e.http, Http::default, read_http)?;
+    read_opt(c, &mut e.tcp, Tcp::default, read_tcp)?;
+    read_opt(c, &mut e.decision, empty_decision, read_decision)?;
+    read_array(c, &mut e.avro, Inspection::default, read_inspection)?;
+    e.lost = c.long()? as u64;
+    Ok(())
 }
 
 /// Decodes a whole buffer holding exactly one event.
 pub fn decode_one(bytes: &[u8]) -> Result<Event, TapError> {
     let mut c = Cursor::new(bytes, &Limits::default());
-    let event = read_event(&mut c)?;
+    let event = decode(&mut c)?;
     if !c.is_empty() {
         return Err(DecodeError::new(
             c.position(),
@@ -289,14 +294,12 @@ fn read_enum<T: Copy>(c: &mut Cursor<'_>, variants: &[T]) -> Read<T> {
         })
 }
 
-fn read_opt<T>(
-    c: &mut Cursor<'_>,
-    read: impl FnOnce(&mut Cursor<'_>) -> Read<T>,
-) -> Read<Option<T>> {
+/// `["null", T]`'s branch, checked.
+fn branch(c: &mut Cursor<'_>) -> Read<bool> {
     let at = c.position();
     match c.long()? {
-        0 => Ok(None),
-        1 => read(c).map(Some),
+        0 => Ok(false),
+        1 => Ok(true),
         b => Err(DecodeError::new(
             at,
             format!("union branch {b} of [null, _]"),
@@ -304,115 +307,169 @@ fn read_opt<T>(
     }
 }
 
-fn read_opt_str(c: &mut Cursor<'_>) -> Read<Option<String>> {
-    read_opt(c, |c| Ok(c.string()?.to_owned()))
+fn read_str(c: &mut Cursor<'_>, s: &mut String) -> Read<()> {
+    let text = c.string()?;
+    s.clear();
+    s.push_str(text);
+    Ok(())
+}
+
+/// Reads an optional record into `slot`, reusing what it held.
+fn read_opt<T>(
+    c: &mut Cursor<'_>,
+    slot: &mut Option<T>,
+    empty: impl FnOnce() -> T,
+    read: impl FnOnce(&mut Cursor<'_>, &mut T) -> Read<()>,
+) -> Read<()> {
+    if branch(c)? {
+        read(c, slot.get_or_insert_with(empty))
+    } else {
+        *slot = None;
+        Ok(())
+    }
+}
+
+fn read_opt_str(c: &mut Cursor<'_>, slot: &mut Option<String>) -> Read<()> {
+    read_opt(c, slot, String::new, read_str)
 }
 
 fn read_opt_long(c: &mut Cursor<'_>) -> Read<Option<i64>> {
-    read_opt(c, |c| c.long())
+    Ok(if branch(c)? { Some(c.long()?) } else { None })
 }
 
 fn read_opt_int(c: &mut Cursor<'_>) -> Read<Option<u32>> {
-    read_opt(c, |c| Ok(c.int()? as u32))
+    Ok(if branch(c)? {
+        Some(c.int()? as u32)
+    } else {
+        None
+    })
 }
 
-fn read_array<T>(c: &mut Cursor<'_>, read: impl Fn(&mut Cursor<'_>) -> Read<T>) -> Read<Vec<T>> {
-    let mut items = Vec::new();
+/// Reads an array into `items`, reusing the items it held.
+fn read_array<T>(
+    c: &mut Cursor<'_>,
+    items: &mut Vec<T>,
+    empty: impl Fn() -> T,
+    read: impl Fn(&mut Cursor<'_>, &mut T) -> Read<()>,
+) -> Read<()> {
+    let mut n = 0;
     c.blocks(std::mem::size_of::<T>(), |c| {
-        items.push(read(c)?);
+        if n == items.len() {
+            items.push(empty());
+        }
+        read(c, &mut items[n])?;
+        n += 1;
         Ok(())
     })?;
-    Ok(items)
+    items.truncate(n);
+    Ok(())
 }
 
-fn read_strings(c: &mut Cursor<'_>) -> Read<Vec<String>> {
-    read_array(c, |c| Ok(c.string()?.to_owned()))
+fn read_strings(c: &mut Cursor<'_>, items: &mut Vec<String>) -> Read<()> {
+    read_array(c, items, String::new, read_str)
 }
 
-fn read_endpoint(c: &mut Cursor<'_>) -> Read<Endpoint> {
-    Ok(Endpoint {
-        addr: c.string()?.to_owned(),
-        namespace: read_opt_str(c)?,
-        workload: read_opt_str(c)?,
-        identity: read_opt_str(c)?,
+fn read_endpoint(c: &mut Cursor<'_>, e: &mut Endpoint) -> Read<()> {
+    read_str(c, &mut e.addr)?;
+    read_opt_str(c, &mut e.namespace)?;
+    read_opt_str(c, &mut e.workload)?;
+    read_opt_str(c, &mut e.identity)
+}
+
+fn read_http(c: &mut Cursor<'_>, h: &mut Http) -> Read<()> {
+    read_str(c, &mut h.protocol)?;
+    read_str(c, &mut h.method)?;
+    read_str(c, &mut h.authority)?;
+    read_str(c, &mut h.path)?;
+    read_opt_str(c, &mut h.content_type)?;
+    let at = c.position();
+    h.status =
+        if branch(c)? {
+            let s = c.int()?;
+            Some(u16::try_from(s).map_err(|_| {
+                DecodeError::new(at, format!("status {s} is out of range 0..=65535"))
+            })?)
+        } else {
+            None
+        };
+    h.grpc_status = read_opt_int(c)?;
+    h.latency_us = read_opt_long(c)?.map(|l| l as u64);
+    h.request_bytes = c.long()? as u64;
+    h.response_bytes = c.long()? as u64;
+    read_opt_str(c, &mut h.proxy_error)
+}
+
+fn read_tcp(c: &mut Cursor<'_>, t: &mut Tcp) -> Read<()> {
+    t.bytes_in = c.long()? as u64;
+    t.bytes_out = c.long()? as u64;
+    t.duration_us = read_opt_long(c)?.map(|d| d as u64);
+    read_opt_str(c, &mut t.error)
+}
+
+fn empty_decision() -> Decision {
+    Decision {
+        verdict: String::new(),
+        server_kind: String::new(),
+        server_name: String::new(),
+        route_kind: None,
+        route_name: None,
+        authz_kind: None,
+        authz_name: None,
+        reason: String::new(),
+        tried: Vec::new(),
+    }
+}
+
+fn empty_tried() -> TriedAuthz {
+    TriedAuthz {
+        kind: String::new(),
+        name: String::new(),
+        matched: false,
+        miss: None,
+    }
+}
+
+fn read_decision(c: &mut Cursor<'_>, d: &mut Decision) -> Read<()> {
+    read_str(c, &mut d.verdict)?;
+    read_str(c, &mut d.server_kind)?;
+    read_str(c, &mut d.server_name)?;
+    read_opt_str(c, &mut d.route_kind)?;
+    read_opt_str(c, &mut d.route_name)?;
+    read_opt_str(c, &mut d.authz_kind)?;
+    read_opt_str(c, &mut d.authz_name)?;
+    read_str(c, &mut d.reason)?;
+    read_array(c, &mut d.tried, empty_tried, |c, t| {
+        read_str(c, &mut t.kind)?;
+        read_str(c, &mut t.name)?;
+        t.matched = c.boolean()?;
+        read_opt_str(c, &mut t.miss)
     })
 }
 
-fn read_http(c: &mut Cursor<'_>) -> Read<Http> {
-    Ok(Http {
-        protocol: c.string()?.to_owned(),
-        method: c.string()?.to_owned(),
-        authority: c.string()?.to_owned(),
-        path: c.string()?.to_owned(),
-        content_type: read_opt_str(c)?,
-        status: {
-            let at = c.position();
-            read_opt(c, |c| c.int())?
-                .map(|s| {
-                    u16::try_from(s).map_err(|_| {
-                        DecodeError::new(at, format!("status {s} is out of range 0..=65535"))
-                    })
-                })
-                .transpose()?
-        },
-        grpc_status: read_opt_int(c)?,
-        latency_us: read_opt_long(c)?.map(|l| l as u64),
-        request_bytes: c.long()? as u64,
-        response_bytes: c.long()? as u64,
-        proxy_error: read_opt_str(c)?,
-    })
-}
-
-fn read_tcp(c: &mut Cursor<'_>) -> Read<Tcp> {
-    Ok(Tcp {
-        bytes_in: c.long()? as u64,
-        bytes_out: c.long()? as u64,
-        duration_us: read_opt_long(c)?.map(|d| d as u64),
-        error: read_opt_str(c)?,
-    })
-}
-
-fn read_decision(c: &mut Cursor<'_>) -> Read<Decision> {
-    Ok(Decision {
-        verdict: c.string()?.to_owned(),
-        server_kind: c.string()?.to_owned(),
-        server_name: c.string()?.to_owned(),
-        route_kind: read_opt_str(c)?,
-        route_name: read_opt_str(c)?,
-        authz_kind: read_opt_str(c)?,
-        authz_name: read_opt_str(c)?,
-        reason: c.string()?.to_owned(),
-        tried: read_array(c, |c| {
-            Ok(TriedAuthz {
-                kind: c.string()?.to_owned(),
-                name: c.string()?.to_owned(),
-                matched: c.boolean()?,
-                miss: read_opt_str(c)?,
-            })
-        })?,
-    })
-}
-
-fn read_inspection(c: &mut Cursor<'_>) -> Read<Inspection> {
-    Ok(Inspection {
-        side: read_opt(c, |c| {
-            read_enum(c, &[MessageSide::Request, MessageSide::Response])
-        })?,
-        framing: c.string()?.to_owned(),
-        subject: read_opt_str(c)?,
-        version: read_opt_int(c)?,
-        schema_id: read_opt_int(c)?,
-        fingerprint: read_opt_long(c)?,
-        contract: read_opt_str(c)?,
-        mode: read_opt_str(c)?,
-        valid: c.boolean()?,
-        errors: read_strings(c)?,
-        drift: read_opt_str(c)?,
-        reader_version: read_opt_int(c)?,
-        value_json: read_opt_str(c)?,
-        redacted: read_strings(c)?,
-        truncated: c.boolean()?,
-    })
+fn read_inspection(c: &mut Cursor<'_>, i: &mut Inspection) -> Read<()> {
+    i.side = if branch(c)? {
+        Some(read_enum(
+            c,
+            &[MessageSide::Request, MessageSide::Response],
+        )?)
+    } else {
+        None
+    };
+    read_str(c, &mut i.framing)?;
+    read_opt_str(c, &mut i.subject)?;
+    i.version = read_opt_int(c)?;
+    i.schema_id = read_opt_int(c)?;
+    i.fingerprint = read_opt_long(c)?;
+    read_opt_str(c, &mut i.contract)?;
+    read_opt_str(c, &mut i.mode)?;
+    i.valid = c.boolean()?;
+    read_strings(c, &mut i.errors)?;
+    read_opt_str(c, &mut i.drift)?;
+    i.reader_version = read_opt_int(c)?;
+    read_opt_str(c, &mut i.value_json)?;
+    read_strings(c, &mut i.redacted)?;
+    i.truncated = c.boolean()?;
+    Ok(())
 }
 
 /// Steps over one event datum at the cursor, checking its structure but allocating
@@ -427,7 +484,7 @@ fn skip_str(c: &mut Cursor<'_>) -> Read<()> {
 }
 
 fn skip_opt(c: &mut Cursor<'_>, skip: impl FnOnce(&mut Cursor<'_>) -> Read<()>) -> Read<()> {
-    read_opt(c, skip).map(drop)
+    if branch(c)? { skip(c) } else { Ok(()) }
 }
 
 fn skip_opt_str(c: &mut Cursor<'_>) -> Read<()> {
