@@ -40,7 +40,10 @@ fn replay(c: &mut Criterion) {
             let file = Container::open(&bytes).expect("container");
             let mut n = 0;
             for block in file.blocks() {
-                n += file.records(&decoder, &block.expect("block")).expect("records").len();
+                n += file
+                    .records(&decoder, &block.expect("block"))
+                    .expect("records")
+                    .len();
             }
             black_box(n)
         })

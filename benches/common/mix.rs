@@ -119,7 +119,6 @@ pub fn events(requests: usize) -> Vec<Event> {
     out
 }
 
-
 /// A decoded order as the proxy renders it (Avro JSON, ~450 bytes): what a retained event
 /// carries when its body was inspected.
 pub const ORDER_JSON: &str = r#"{"order_id":"7b0d8a52-4c1e-4f7e-9a51-2f0c6d1e9b3a","customer":{"id":"c-104223","email":"***","tier":"GOLD"},"placed_at":1764201600123,"currency":"EUR","total":{"bytes":"\u0001\u00e2\u0040"},"lines":[{"sku":"SKU-18822","quantity":2,"unit_price":"\u0000\u00c3\u0050"},{"sku":"SKU-20031","quantity":1,"unit_price":"\u0004\u00b0"}],"shipping":{"country":"DE","postcode":"10115","express":false},"channel":"web","coupon":null}"#;
@@ -129,7 +128,11 @@ pub const ORDER_JSON: &str = r#"{"order_id":"7b0d8a52-4c1e-4f7e-9a51-2f0c6d1e9b3
 pub fn with_payload_on_every_event(events: &mut [Event]) {
     for (i, e) in events.iter_mut().enumerate() {
         e.avro = vec![Inspection {
-            side: Some(if i % 3 == 0 { MessageSide::Request } else { MessageSide::Response }),
+            side: Some(if i % 3 == 0 {
+                MessageSide::Request
+            } else {
+                MessageSide::Response
+            }),
             framing: "confluent".into(),
             subject: Some("shop.orders.OrderPlaced-value".into()),
             version: Some(3),

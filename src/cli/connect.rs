@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::tap::Event;
-use crate::tap::client::{Auth, ConnState, Connection, TapClient, TapTarget};
 use crate::tap::Filter;
+use crate::tap::client::{Auth, ConnState, Connection, TapClient, TapTarget};
 
 #[derive(Args, Debug, Clone)]
 pub struct TapAuthArgs {
@@ -54,7 +54,11 @@ pub fn start(
     addrs: &[String],
     auth: Auth,
     filter: Filter,
-) -> (TapClient, tokio::sync::mpsc::Receiver<Event>, tokio::task::JoinHandle<()>) {
+) -> (
+    TapClient,
+    tokio::sync::mpsc::Receiver<Event>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     let client = TapClient::start(
         TapTarget {

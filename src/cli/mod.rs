@@ -25,6 +25,7 @@ mod identity;
 mod policy;
 mod proxy;
 mod registry;
+mod sandbox;
 mod schema;
 mod tap;
 
@@ -63,6 +64,9 @@ pub enum Command {
     Proxy(proxy::ProxyArgs),
     /// Watch the live events of proxies (their admin port's /tap stream), like `linkerd viz tap`.
     Tap(tap::TapArgs),
+    /// Bring up a whole mesh in this process from a manifest (the bundled demo by default).
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -92,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Policy(cmd)) => policy::run(cmd),
         Some(Command::Proxy(args)) => proxy::run(args),
         Some(Command::Tap(args)) => tap::run(args),
+        Some(Command::Sandbox(cmd)) => sandbox::run(cmd),
     }
 }
 

@@ -30,8 +30,8 @@ use super::codec::{self, BlockDecoder};
 use super::event::{Event, EventKind};
 use super::filter::Filter;
 use super::server::CONTENT_TYPE_AVRO;
-use crate::avro::container::Block;
 use crate::avro::StreamReader;
+use crate::avro::container::Block;
 use crate::identity::{CurrentCert, Leaf, TrustBundle, peer_identity};
 
 /// A block larger than this (compressed or not) ends the connection with an error.

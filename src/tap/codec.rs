@@ -9,8 +9,8 @@
 
 use std::sync::{Arc, LazyLock};
 
-use crate::avro::decode::Cursor;
 use crate::avro::container::Block;
+use crate::avro::decode::Cursor;
 use crate::avro::{DecodeError, Decoder, Limits, Schema, Value};
 
 use super::error::TapError;
@@ -54,7 +54,8 @@ pub struct BlockDecoder {
 impl BlockDecoder {
     pub fn new(writer: &Arc<Schema>) -> BlockDecoder {
         BlockDecoder {
-            resolving: (**writer != **schema()).then(|| Decoder::new(writer.clone(), schema().clone())),
+            resolving: (**writer != **schema())
+                .then(|| Decoder::new(writer.clone(), schema().clone())),
         }
     }
 

@@ -289,12 +289,18 @@ fn read_enum<T: Copy>(c: &mut Cursor<'_>, variants: &[T]) -> Read<T> {
         })
 }
 
-fn read_opt<T>(c: &mut Cursor<'_>, read: impl FnOnce(&mut Cursor<'_>) -> Read<T>) -> Read<Option<T>> {
+fn read_opt<T>(
+    c: &mut Cursor<'_>,
+    read: impl FnOnce(&mut Cursor<'_>) -> Read<T>,
+) -> Read<Option<T>> {
     let at = c.position();
     match c.long()? {
         0 => Ok(None),
         1 => read(c).map(Some),
-        b => Err(DecodeError::new(at, format!("union branch {b} of [null, _]"))),
+        b => Err(DecodeError::new(
+            at,
+            format!("union branch {b} of [null, _]"),
+        )),
     }
 }
 
@@ -389,7 +395,9 @@ fn read_decision(c: &mut Cursor<'_>) -> Read<Decision> {
 
 fn read_inspection(c: &mut Cursor<'_>) -> Read<Inspection> {
     Ok(Inspection {
-        side: read_opt(c, |c| read_enum(c, &[MessageSide::Request, MessageSide::Response]))?,
+        side: read_opt(c, |c| {
+            read_enum(c, &[MessageSide::Request, MessageSide::Response])
+        })?,
         framing: c.string()?.to_owned(),
         subject: read_opt_str(c)?,
         version: read_opt_int(c)?,

@@ -1,0 +1,69 @@
+//! The live line `sandbox up` prints: workloads up, requests per second, denials and the
+//! subjects whose schemas drifted, from a `mesh::Mesh` fed by the sandbox's own tap.
+
+use crate::mesh::Mesh;
+use crate::mesh::drift::Status;
+
+/// Requests per second are averaged over this many whole seconds.
+const RATE_SECONDS: i64 = 5;
+
+/// One line: `12s  workloads 7/7  rps 23.4  denied 41 (last: ...)  drift: shop.orders-value red (...)`.
+pub fn line(mesh: &Mesh, elapsed_secs: u64, up: usize, total: usize) -> String {
+    let mut out = format!("{elapsed_secs:>4}s  workloads {up}/{total}");
+    let rps = mesh.now_us().map_or(0.0, |now| {
+        // The current second is still filling: count the whole ones before it.
+        let end = now - 1_000_000;
+        let n: u64 = mesh
+            .traffic()
+            .iter(end)
+            .filter(|(t, _)| *t > end - RATE_SECONDS * 1_000_000)
+            .filter_map(|(_, b)| b.map(|b| b.requests))
+            .sum();
+        n as f64 / RATE_SECONDS as f64
+    });
+    out.push_str(&format!("  rps {rps:.1}"));
+    let hits = mesh.policy_hits();
+    let denied: u64 = hits.hits().map(|h| h.denied).sum();
+    out.push_str(&format!("  denied {denied}"));
+    if let Some(d) = hits.denials().next_back() {
+        let route = d.key.route.as_deref().unwrap_or(&d.key.server);
+        out.push_str(&format!(" (last: {} to {route})", d.client));
+    }
+    let mut drifted: Vec<String> = mesh
+        .drift()
+        .subjects()
+        .filter_map(|(name, s)| {
+            let (status, why) = s.status();
+            let colour = match status {
+                Status::Green => return None,
+                Status::Amber => "amber",
+                Status::Red => "red",
+            };
+            Some(match why {
+                Some(w) => format!("{name} {colour} ({w})"),
+                None => format!("{name} {colour}"),
+            })
+        })
+        .collect();
+    drifted.sort();
+    if drifted.is_empty() {
+        out.push_str("  drift: none");
+    } else {
+        out.push_str(&format!("  drift: {}", drifted.join("; ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_mesh_reads_as_quiet() {
+        let mesh = Mesh::default();
+        assert_eq!(
+            line(&mesh, 3, 7, 8),
+            "   3s  workloads 7/8  rps 0.0  denied 0  drift: none"
+        );
+    }
+}
