@@ -86,6 +86,8 @@ pub(super) struct Instance {
     pub app_listen: Option<SocketAddr>,
     pub egress: Egress,
     pub control: Arc<Control>,
+    /// The sidecar's own tap: its admin port streams only what this replica's proxy saw.
+    pub tap: Publisher,
 }
 
 impl Instance {
@@ -118,6 +120,8 @@ pub struct Cluster {
     ready: Ready,
     registry_stop: Option<tokio::sync::oneshot::Sender<()>>,
     registry_task: Option<tokio::task::JoinHandle<()>>,
+    /// Copy each sidecar's events into `publisher`.
+    forwarders: Vec<tokio::task::JoinHandle<()>>,
     pub(super) started: tokio::time::Instant,
 }
 
@@ -163,6 +167,11 @@ impl Cluster {
             &live_policy,
             &registry_dir,
         )?;
+        let forwarders = instances
+            .iter()
+            .filter(|i| i.config.is_some())
+            .map(|i| tokio::spawn(forward(i.tap.subscribe(), publisher.clone())))
+            .collect();
 
         let mut cluster = Cluster {
             manifest,
@@ -181,6 +190,7 @@ impl Cluster {
             },
             registry_stop: Some(registry_stop),
             registry_task: Some(registry_task),
+            forwarders,
             started,
         };
         for inst in &mut instances {
@@ -219,7 +229,7 @@ impl Cluster {
             message,
         };
         if let Some(config) = &inst.config {
-            let sidecar = Sidecar::start(config.clone(), self.publisher.clone())
+            let sidecar = Sidecar::start(config.clone(), inst.tap.clone())
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             inst.addrs = Some(sidecar.addrs.clone());
@@ -236,6 +246,22 @@ impl Cluster {
         })
         .await?;
         inst.app = Some(app);
+        Ok(())
+    }
+
+    /// Restarts only the sidecar (the pod's proxy container), at the same addresses.
+    pub(super) async fn restart_sidecar(&self, inst: &mut Instance) -> Result<()> {
+        let (Some(old), Some(config)) = (inst.sidecar.take(), &inst.config) else {
+            return Ok(());
+        };
+        old.shutdown().await;
+        let sidecar = Sidecar::start(config.clone(), inst.tap.clone())
+            .await
+            .map_err(|e| SandboxError::Workload {
+                workload: inst.label(),
+                message: e.to_string(),
+            })?;
+        inst.sidecar = Some(sidecar);
         Ok(())
     }
 
@@ -306,6 +332,9 @@ impl Cluster {
         for inst in &mut instances {
             Cluster::stop_instance(inst).await;
         }
+        for f in &self.forwarders {
+            f.abort();
+        }
         if let Some(stop) = self.registry_stop.take() {
             let _ = stop.send(());
         }
@@ -313,6 +342,13 @@ impl Cluster {
             let _ = task.await;
         }
         let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+/// Republishes one sidecar's events (and its loss notices) on the cluster's publisher.
+async fn forward(mut from: crate::tap::Subscriber, to: Publisher) {
+    while let Some(e) = from.recv().await {
+        to.publish(Arc::unwrap_or_clone(e));
     }
 }
 
@@ -456,6 +492,7 @@ fn plan(manifest: &Manifest) -> Result<Vec<Instance>> {
                 app_listen: None,
                 egress: Egress::Proxy(SocketAddr::from((ip, 0))),
                 control: control.clone(),
+                tap: Publisher::default(),
             });
         }
     }

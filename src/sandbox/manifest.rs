@@ -235,7 +235,8 @@ pub enum Action {
     RemovePolicy(String),
     /// Issues new certificates to every replica of the workload.
     RotateCert(String),
-    /// Replaces the workload's certificates with expired ones: its handshakes fail.
+    /// Replaces the workload's certificates with expired ones and restarts its proxies: every
+    /// handshake with it fails from then on.
     ExpireCert(String),
     Kill(String),
     Restart(String),

@@ -122,6 +122,11 @@ impl Cluster {
                     };
                     let leaf = self.ca.issue(id, &policy, now)?;
                     write_leaf(&self.cert_dir, &i.label(), &leaf)?;
+                    // Established connections keep their sessions; a restarted proxy makes
+                    // every peer handshake again, with the expired certificate.
+                    if expire {
+                        self.restart_sidecar(i).await?;
+                    }
                 }
             }
             Action::Kill(_) => {
