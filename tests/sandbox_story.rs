@@ -320,7 +320,7 @@ fn sandbox_up_writes_the_ready_file_and_tap_works_with_its_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
     let started = std::time::Instant::now();
-    let mut up = meshlens()
+    let up = meshlens()
         .args([
             "sandbox",
             "up",

@@ -1,1 +1,4 @@
+//! Shared by several benches; each uses part of it.
+#![allow(dead_code)]
+
 pub mod mix;

@@ -79,7 +79,9 @@ impl EventLog {
 
     pub fn get(&self, seq: u64) -> Option<Event> {
         let i = seq.checked_sub(self.first_seq())?;
-        self.datums.get(usize::try_from(i).ok()?).and_then(read)
+        self.datums
+            .get(usize::try_from(i).ok()?)
+            .and_then(|d| read(d))
     }
 
     /// Events numbered `seq` and later still held, oldest first, decoded as they are reached.
@@ -103,7 +105,7 @@ impl EventLog {
 
 /// A datum the log wrote itself always decodes (the tap codec tests hold the writer and the
 /// reader together); were one not to, it is skipped rather than taking the app down.
-fn read(datum: &Box<[u8]>) -> Option<Event> {
+fn read(datum: &[u8]) -> Option<Event> {
     wire::decode_one(datum).ok()
 }
 

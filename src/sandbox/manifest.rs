@@ -955,13 +955,11 @@ impl Manifest {
                         );
                     }
                 }
-                Action::RemovePolicy(name) => {
-                    if name.contains('/') || name.contains("..") {
-                        push(
-                            line,
-                            format!("{what}: give a file name in the policy directory, not a path"),
-                        );
-                    }
+                Action::RemovePolicy(name) if name.contains('/') || name.contains("..") => {
+                    push(
+                        line,
+                        format!("{what}: give a file name in the policy directory, not a path"),
+                    );
                 }
                 Action::Inject(inj) => {
                     if inj.errors.is_some_and(|e| !(0.0..=1.0).contains(&e)) {
@@ -976,15 +974,11 @@ impl Manifest {
                         );
                     }
                 }
-                Action::Start(name) => {
-                    if self.workload(name).is_some_and(|w| !w.on_demand) {
-                        push(
-                            line,
-                            format!(
-                                "{what}: {name} starts with the sandbox; mark it onDemand: true"
-                            ),
-                        );
-                    }
+                Action::Start(name) if self.workload(name).is_some_and(|w| !w.on_demand) => {
+                    push(
+                        line,
+                        format!("{what}: {name} starts with the sandbox; mark it onDemand: true"),
+                    );
                 }
                 _ => {}
             }

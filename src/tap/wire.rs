@@ -309,7 +309,7 @@ fn read_opt_str(c: &mut Cursor<'_>) -> Read<Option<String>> {
 }
 
 fn read_opt_long(c: &mut Cursor<'_>) -> Read<Option<i64>> {
-    read_opt(c, |c| Ok(c.long()?))
+    read_opt(c, |c| c.long())
 }
 
 fn read_opt_int(c: &mut Cursor<'_>) -> Read<Option<u32>> {
@@ -347,7 +347,7 @@ fn read_http(c: &mut Cursor<'_>) -> Read<Http> {
         content_type: read_opt_str(c)?,
         status: {
             let at = c.position();
-            read_opt(c, |c| Ok(c.int()?))?
+            read_opt(c, |c| c.int())?
                 .map(|s| {
                     u16::try_from(s).map_err(|_| {
                         DecodeError::new(at, format!("status {s} is out of range 0..=65535"))
