@@ -161,8 +161,16 @@ async fn the_storefront_story_plays_out_step_by_step() {
     );
     assert_eq!(drift(&mesh, "shop.orders-value").0, Status::Green);
 
+    // An unmeshed client joins: shipping admits only meshed clients.
+    assert_eq!(cluster.running().await, (7, 8));
+    cluster.run_step("batch-joins").await.unwrap();
+    assert_eq!(cluster.running().await, (8, 8));
+    let mesh = observe(&mut sub, PHASE).await;
+    assert!(denied(&mesh, "127.0.0.", "server/shipping-http") > 0);
+    assert!(cluster.call_stats(Some("batch")).await[2] > 0);
+
     // A compatible rollout: amber, and orders are still accepted.
-    let before = cluster.call_stats("web").await;
+    let before = cluster.call_stats(Some("web")).await;
     cluster.run_step("compatible-rollout").await.unwrap();
     drain(&mut sub);
     let mesh = observe(&mut sub, PHASE).await;
@@ -170,18 +178,18 @@ async fn the_storefront_story_plays_out_step_by_step() {
     assert_eq!(status, Status::Amber, "{why:?}");
     let subject = mesh.drift().subject("shop.orders-value").unwrap();
     assert!(subject.producers[&web].versions.contains_key(&2));
-    let after = cluster.call_stats("web").await;
+    let after = cluster.call_stats(Some("web")).await;
     assert_eq!(after[3], before[3], "nothing rejected by the contract");
 
     // A breaking rollout: red, and the enforced contract answers 422.
     cluster.run_step("breaking-rollout").await.unwrap();
     drain(&mut sub);
-    let before = cluster.call_stats("web").await;
+    let before = cluster.call_stats(Some("web")).await;
     let mesh = observe(&mut sub, PHASE).await;
     let (status, why) = drift(&mesh, "shop.orders-value");
     assert_eq!(status, Status::Red, "{why:?}");
     assert!(why.unwrap().contains("incompatible"));
-    let after = cluster.call_stats("web").await;
+    let after = cluster.call_stats(Some("web")).await;
     assert!(after[3] > before[3], "the contract rejected v3 orders");
     assert_eq!(edge(&mesh, &web, &orders).unwrap().successes, 0);
     assert!(
@@ -219,7 +227,7 @@ async fn the_storefront_story_plays_out_step_by_step() {
     let old = (serial(&orders_admin).await, serial(&payments_admin).await);
     let mut failures = Vec::new();
     for w in ["web", "orders", "analytics"] {
-        failures.push(cluster.call_stats(w).await[5]);
+        failures.push(cluster.call_stats(Some(w)).await[5]);
     }
     cluster.run_step("rotate-certs").await.unwrap();
     cluster.run_step("rotate-payments").await.unwrap();
@@ -229,7 +237,7 @@ async fn the_storefront_story_plays_out_step_by_step() {
     assert_ne!(old.0, new.0, "orders serves its new certificate");
     assert_ne!(old.1, new.1, "payments serves its new certificate");
     for (w, before) in ["web", "orders", "analytics"].iter().zip(failures) {
-        let stats = cluster.call_stats(w).await;
+        let stats = cluster.call_stats(Some(w)).await;
         assert_eq!(
             stats[5], before,
             "{w}: a request failed during the rotation"
@@ -273,15 +281,15 @@ async fn kill_restart_inject_and_expire_do_what_they_say() {
     );
 
     cluster.run_step("kill-shipping").await.unwrap();
-    assert_eq!(cluster.running().await, (6, 7));
-    let before = cluster.call_stats("orders").await[5];
+    assert_eq!(cluster.running().await, (6, 8));
+    let before = cluster.call_stats(Some("orders")).await[5];
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        cluster.call_stats("orders").await[5] > before,
+        cluster.call_stats(Some("orders")).await[5] > before,
         "calls to a killed workload fail"
     );
     cluster.run_step("restart-shipping").await.unwrap();
-    assert_eq!(cluster.running().await, (7, 7));
+    assert_eq!(cluster.running().await, (7, 8));
     drain(&mut sub);
     let mesh = observe(&mut sub, PHASE).await;
     let e = edge(&mesh, &orders, &shipping).unwrap();
@@ -292,9 +300,9 @@ async fn kill_restart_inject_and_expire_do_what_they_say() {
 
     cluster.run_step("break-payments").await.unwrap();
     drain(&mut sub);
-    let before = cluster.call_stats("orders").await;
+    let before = cluster.call_stats(Some("orders")).await;
     let mesh = observe(&mut sub, Duration::from_secs(4)).await;
-    let after = cluster.call_stats("orders").await;
+    let after = cluster.call_stats(Some("orders")).await;
     assert!(after[4] > before[4], "injected 503s: {before:?} {after:?}");
     let e = edge(&mesh, &orders, &payments).unwrap();
     let p50 = e.latency().unwrap().quantile(0.5).unwrap();
@@ -302,10 +310,10 @@ async fn kill_restart_inject_and_expire_do_what_they_say() {
 
     cluster.run_step("expire-shipping").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = cluster.call_stats("orders").await[5];
+    let before = cluster.call_stats(Some("orders")).await[5];
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        cluster.call_stats("orders").await[5] > before,
+        cluster.call_stats(Some("orders")).await[5] > before,
         "handshakes with an expired certificate fail"
     );
     cluster.shutdown().await;
@@ -373,7 +381,7 @@ fn sandbox_up_writes_the_ready_file_and_tap_works_with_its_credentials() {
     let out = up.wait_with_output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("workloads 7/7"), "{stdout}");
+    assert!(stdout.contains("workloads 7/8"), "{stdout}");
     assert!(stdout.contains("denied"), "{stdout}");
 }
 

@@ -177,7 +177,13 @@ async fn run_cluster(
                 },
                 _ = tick.tick() => {
                     let (up, total) = cluster.running().await;
-                    out!("{}", summary::line(&mesh, cluster.elapsed().as_secs(), up, total));
+                    let status = summary::Status {
+                        elapsed_secs: cluster.elapsed().as_secs(),
+                        up,
+                        total,
+                        mesh_failures: cluster.call_stats(None).await[5],
+                    };
+                    out!("{}", summary::line(&mesh, status));
                 }
                 _ = &mut scenario => {}
                 _ = &mut deadline => break,

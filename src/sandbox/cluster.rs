@@ -299,15 +299,20 @@ impl Cluster {
         (up, instances.len())
     }
 
-    /// The call outcomes of a workload's replicas, summed: sent, ok, denied, rejected, app
-    /// errors, mesh failures.
-    pub async fn call_stats(&self, workload: &str) -> [u64; 6] {
+    /// The call outcomes of a workload's replicas (of every workload for `None`), summed:
+    /// sent, ok, denied, rejected, app errors, mesh failures.
+    pub async fn call_stats(&self, workload: Option<&str>) -> [u64; 6] {
         let instances = self.instances.lock().await;
         let mut sum = [0; 6];
+        let mut seen = std::collections::HashSet::new();
         for i in instances
             .iter()
-            .filter(|i| i.spec.name == workload || i.spec.key() == workload)
+            .filter(|i| workload.is_none_or(|w| i.spec.name == w || i.spec.key() == w))
         {
+            // Replicas share their workload's counters.
+            if !seen.insert(Arc::as_ptr(&i.control)) {
+                continue;
+            }
             for (s, v) in sum.iter_mut().zip(i.control.stats.snapshot()) {
                 *s += v;
             }

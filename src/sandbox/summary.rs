@@ -2,13 +2,29 @@
 //! subjects whose schemas drifted, from a `mesh::Mesh` fed by the sandbox's own tap.
 
 use crate::mesh::Mesh;
-use crate::mesh::drift::Status;
+use crate::mesh::drift;
 
 /// Requests per second are averaged over this many whole seconds.
 const RATE_SECONDS: i64 = 5;
 
-/// One line: `12s  workloads 7/7  rps 23.4  denied 41 (last: ...)  drift: shop.orders-value red (...)`.
-pub fn line(mesh: &Mesh, elapsed_secs: u64, up: usize, total: usize) -> String {
+/// What the line says besides the model: the cluster's clock, replicas running, and calls
+/// that failed in the mesh (no connection, proxy errors) as the apps saw them.
+#[derive(Debug, Clone, Copy)]
+pub struct Status {
+    pub elapsed_secs: u64,
+    pub up: usize,
+    pub total: usize,
+    pub mesh_failures: u64,
+}
+
+/// One line: `12s  workloads 7/8  rps 23.4  failed 0  denied 41 (last: ...)  drift: ...`.
+pub fn line(mesh: &Mesh, status: Status) -> String {
+    let Status {
+        elapsed_secs,
+        up,
+        total,
+        mesh_failures,
+    } = status;
     let mut out = format!("{elapsed_secs:>4}s  workloads {up}/{total}");
     let rps = mesh.now_us().map_or(0.0, |now| {
         // The current second is still filling: count the whole ones before it.
@@ -21,7 +37,7 @@ pub fn line(mesh: &Mesh, elapsed_secs: u64, up: usize, total: usize) -> String {
             .sum();
         n as f64 / RATE_SECONDS as f64
     });
-    out.push_str(&format!("  rps {rps:.1}"));
+    out.push_str(&format!("  rps {rps:.1}  failed {mesh_failures}"));
     let hits = mesh.policy_hits();
     let denied: u64 = hits.hits().map(|h| h.denied).sum();
     out.push_str(&format!("  denied {denied}"));
@@ -35,9 +51,9 @@ pub fn line(mesh: &Mesh, elapsed_secs: u64, up: usize, total: usize) -> String {
         .filter_map(|(name, s)| {
             let (status, why) = s.status();
             let colour = match status {
-                Status::Green => return None,
-                Status::Amber => "amber",
-                Status::Red => "red",
+                drift::Status::Green => return None,
+                drift::Status::Amber => "amber",
+                drift::Status::Red => "red",
             };
             Some(match why {
                 Some(w) => format!("{name} {colour} ({w})"),
@@ -62,8 +78,16 @@ mod tests {
     fn an_empty_mesh_reads_as_quiet() {
         let mesh = Mesh::default();
         assert_eq!(
-            line(&mesh, 3, 7, 8),
-            "   3s  workloads 7/8  rps 0.0  denied 0  drift: none"
+            line(
+                &mesh,
+                Status {
+                    elapsed_secs: 3,
+                    up: 7,
+                    total: 8,
+                    mesh_failures: 0
+                }
+            ),
+            "   3s  workloads 7/8  rps 0.0  failed 0  denied 0  drift: none"
         );
     }
 }
