@@ -1002,3 +1002,164 @@ fn read(path: &Path) -> Result<String> {
 fn strip_location(message: &str) -> &str {
     message.find(" at line ").map_or(message, |i| &message[..i])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value as Json;
+
+    /// Every key a manifest can have, each used once.
+    const EVERY_KEY: &str = r#"
+trustDomain: example.org
+namespaces: [shop]
+schemas:
+  dir: schemas
+  subjects:
+  - {subject: shop.orders-value, compatibility: NONE, versions: [order.avsc]}
+policy: {dir: policy, defaultPolicy: audit}
+workloads:
+- name: orders
+  namespace: shop
+  serviceAccount: orders-sa
+  labels: {app: orders}
+  ports: [{name: http, port: 8080}]
+  replicas: 2
+  meshed: true
+  onDemand: false
+  routes:
+  - name: place
+    method: POST
+    path: /v1/orders
+    status: {201: 9, 503: 1}
+    latency: {median: 2ms, p99: 9ms}
+    response: {subject: shop.orders-value, version: 1}
+  calls:
+  - name: self
+    target: orders.shop:8080
+    rate: 1
+    method: POST
+    path: /v1/orders
+    subject: shop.orders-value
+    version: 1
+    payload: {maxItems: 2, maxString: 5}
+scenario:
+- {at: 1s, name: a, say: hi, rollout: {workload: orders, call: self, version: 1}}
+- {applyPolicy: steps/p.yaml}
+- {removePolicy: p.yaml}
+- {rotateCert: orders}
+- {expireCert: orders}
+- {kill: orders}
+- {restart: orders}
+- {inject: {workload: orders, route: place, latency: 5ms, errors: 0.5}}
+- {start: orders}
+"#;
+
+    fn schema() -> Json {
+        serde_json::from_str(include_str!(
+            "../../assets/schemas/sandbox-manifest.schema.json"
+        ))
+        .unwrap()
+    }
+
+    /// Checks that every key of `doc` is a property the schema declares at that place.
+    fn described(root: &Json, schema: &Json, doc: &Json, at: &str) {
+        let schema = match schema.get("$ref").and_then(Json::as_str) {
+            Some(r) => &root["$defs"][r.trim_start_matches("#/$defs/")],
+            None => schema,
+        };
+        match doc {
+            Json::Object(map) => {
+                for (k, v) in map {
+                    let sub = schema["properties"]
+                        .get(k)
+                        .or_else(|| schema.get("additionalProperties").filter(|a| a.is_object()))
+                        .unwrap_or_else(|| panic!("{at}.{k} is not in the JSON schema"));
+                    described(root, sub, v, &format!("{at}.{k}"));
+                }
+            }
+            Json::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    described(root, &schema["items"], v, &format!("{at}[{i}]"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn json_of(yaml: &str) -> Json {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn the_json_schema_describes_every_key_and_the_demo() {
+        let p = Path::new("sandbox.yaml");
+        Manifest::parse(p, EVERY_KEY).expect("every key is a manifest key");
+        let root = schema();
+        described(&root, &root, &json_of(EVERY_KEY), "");
+        let demo = super::super::demo::FILES[0].1;
+        described(&root, &root, &json_of(demo), "");
+    }
+
+    #[test]
+    fn parse_errors_name_the_field_and_line() {
+        let p = Path::new("sandbox.yaml");
+        let err = Manifest::parse(
+            p,
+            "namespaces: [shop]\nworkloads:\n- name: web\n  namespace: shop\n  colour: blue\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("sandbox.yaml:5: workloads[0]"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+        let err = Manifest::parse(
+            p,
+            "namespaces: [shop]\nworkloads: []\nscenario:\n- at: soon\n  kill: web\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`soon` is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn checks_place_each_problem_on_its_line() {
+        let dir = std::env::temp_dir().join(format!("meshlens-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "namespaces: [shop]\nworkloads:\n- name: web\n  namespace: shop\n  calls:\n  - name: buy\n    target: orders.shop:8080\n    rate: 500\n- name: orders\n  namespace: shop\nscenario:\n- name: go\n  rollout: {workload: web, call: sell, version: 1}\n- name: go\n  kill: nobody\n";
+        let m = Manifest::parse(&dir.join("sandbox.yaml"), text).unwrap();
+        let problems = m.check();
+        let _ = std::fs::remove_dir_all(&dir);
+        let find = |needle: &str| {
+            problems
+                .iter()
+                .find(|p| p.message.contains(needle))
+                .unwrap_or_else(|| panic!("no `{needle}` in {problems:?}"))
+                .line
+        };
+        assert_eq!(find("rate must be above 0"), Some(7));
+        assert_eq!(find("makes no call `sell`"), Some(13));
+        assert_eq!(find("a second step of this name"), Some(15));
+        assert_eq!(find("no workload `nobody`"), Some(15));
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn defaults_fill_in_what_a_workload_leaves_out() {
+        let m = Manifest::parse(
+            Path::new("s.yaml"),
+            "namespaces: [shop]\nworkloads:\n- {name: web, namespace: shop}\n",
+        )
+        .unwrap();
+        let w = &m.workloads[0];
+        assert_eq!(w.service_account(), "web");
+        assert_eq!(w.labels()["app"], "web");
+        let pw = w.policy_workload(Some(41234));
+        assert_eq!(pw.ports[0].name.as_deref(), Some("http"));
+        assert_eq!(pw.ports[0].port, 41234);
+        assert_eq!(
+            m.resolve_target("web.shop.svc.cluster.local:8080")
+                .map(|(w, p)| (w.key(), p)),
+            Some(("shop/web".to_string(), 8080))
+        );
+        assert!(m.resolve_target("web.shop:9090").is_none());
+    }
+}
