@@ -167,6 +167,8 @@ pub struct AppSetup {
     pub egress: Egress,
     pub catalog: Arc<Catalog>,
     pub control: Arc<Control>,
+    /// Calls begin once this is true: when every server and proxy of the cluster listens.
+    pub go: watch::Receiver<bool>,
 }
 
 impl App {
@@ -227,7 +229,7 @@ impl App {
                     },
                 ),
             };
-            tasks.spawn(caller.run(stopped.clone()));
+            tasks.spawn(caller.run(setup.go.clone(), stopped.clone()));
         }
         Ok(App { addr, stop, tasks })
     }
@@ -263,7 +265,11 @@ struct Caller {
 }
 
 impl Caller {
-    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    async fn run(mut self, mut go: watch::Receiver<bool>, mut stop: watch::Receiver<bool>) {
+        tokio::select! {
+            ready = go.wait_for(|go| *go) => if ready.is_err() { return },
+            _ = stop.changed() => return,
+        }
         let period = Duration::from_secs_f64(1.0 / self.call.rate);
         // Callers start spread over one period, not all at once.
         let offset = period.mul_f64(self.generator.rng().f64());

@@ -120,6 +120,8 @@ pub struct Cluster {
     ready: Ready,
     registry_stop: Option<tokio::sync::oneshot::Sender<()>>,
     registry_task: Option<tokio::task::JoinHandle<()>>,
+    /// Lets the apps' calls begin.
+    go: tokio::sync::watch::Sender<bool>,
     /// Copy each sidecar's events into `publisher`.
     forwarders: Vec<tokio::task::JoinHandle<()>>,
     pub(super) started: tokio::time::Instant,
@@ -191,6 +193,7 @@ impl Cluster {
             registry_stop: Some(registry_stop),
             registry_task: Some(registry_task),
             forwarders,
+            go: tokio::sync::watch::channel(false).0,
             started,
         };
         for inst in &mut instances {
@@ -219,6 +222,7 @@ impl Cluster {
             .collect();
         cluster.instances = Mutex::new(instances);
         cluster.started = tokio::time::Instant::now();
+        cluster.go.send_replace(true);
         Ok(cluster)
     }
 
@@ -243,6 +247,7 @@ impl Cluster {
             egress: inst.egress.clone(),
             catalog: self.catalog.clone(),
             control: inst.control.clone(),
+            go: self.go.subscribe(),
         })
         .await?;
         inst.app = Some(app);
@@ -346,6 +351,13 @@ impl Cluster {
         if let Some(task) = self.registry_task.take() {
             let _ = task.await;
         }
+    }
+}
+
+/// The working directory (certificates, registry, live policy) goes with the cluster, also
+/// when a caller drops it without `shutdown`.
+impl Drop for Cluster {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.work);
     }
 }

@@ -42,8 +42,20 @@ pub fn line(mesh: &Mesh, status: Status) -> String {
     let denied: u64 = hits.hits().map(|h| h.denied).sum();
     out.push_str(&format!("  denied {denied}"));
     if let Some(d) = hits.denials().next_back() {
-        let route = d.key.route.as_deref().unwrap_or(&d.key.server);
-        out.push_str(&format!(" (last: {} to {route})", d.client));
+        let client = match d.client.rsplit_once(':') {
+            // An address: its port is ephemeral.
+            Some((ip, port)) if port.parse::<u16>().is_ok() => ip,
+            _ => d.client.as_str(),
+        };
+        let route = match &d.key.route {
+            Some(r) if !r.starts_with("default/") => format!(" {r}"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            " (last: {} to {}{route})",
+            short(client),
+            d.key.server
+        ));
     }
     let mut drifted: Vec<String> = mesh
         .drift()
@@ -56,7 +68,7 @@ pub fn line(mesh: &Mesh, status: Status) -> String {
                 drift::Status::Red => "red",
             };
             Some(match why {
-                Some(w) => format!("{name} {colour} ({w})"),
+                Some(w) => format!("{name} {colour} ({})", short(&w)),
                 None => format!("{name} {colour}"),
             })
         })
@@ -70,9 +82,38 @@ pub fn line(mesh: &Mesh, status: Status) -> String {
     out
 }
 
+/// Identity names without their common tail (`web.shop.serviceaccount.identity.linkerd.
+/// cluster.local` → `web.shop`): the line has to fit a terminal.
+fn short(text: &str) -> String {
+    const MARK: &str = ".serviceaccount.identity.";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + MARK.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identities_are_shortened_to_account_and_namespace() {
+        assert_eq!(
+            short(
+                "web.shop.serviceaccount.identity.linkerd.cluster.local sends v3 to orders.shop.serviceaccount.identity.linkerd.cluster.local)"
+            ),
+            "web.shop sends v3 to orders.shop)"
+        );
+        assert_eq!(short("127.0.0.16"), "127.0.0.16");
+    }
 
     #[test]
     fn an_empty_mesh_reads_as_quiet() {
