@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use tokio::io::AsyncBufReadExt as _;
 
 use crate::mesh::Mesh;
 use crate::sandbox::scenario::StepReport;
@@ -168,6 +169,8 @@ async fn run_cluster(
             std::future::pending::<()>().await
         };
         let stop = super::proxy::shutdown_signal();
+        // Step names typed on standard input run those steps now; a closed stdin just ends this.
+        let mut stdin = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
         tokio::pin!(deadline, scenario, stop);
         loop {
             tokio::select! {
@@ -184,6 +187,16 @@ async fn run_cluster(
                         mesh_failures: cluster.call_stats(None).await[5],
                     };
                     out!("{}", summary::line(&mesh, status));
+                }
+                line = async { stdin.as_mut()?.next_line().await.ok().flatten() }, if stdin.is_some() => {
+                    match line.as_deref().map(str::trim) {
+                        None => stdin = None,
+                        Some("") => {}
+                        Some(name) => match cluster.run_step(name).await {
+                            Ok(report) => print_step(report),
+                            Err(e) => out!("{e}"),
+                        },
+                    }
                 }
                 _ = &mut scenario => {}
                 _ = &mut deadline => break,

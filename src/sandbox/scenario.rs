@@ -26,9 +26,14 @@ impl Cluster {
             .iter()
             .enumerate()
             .find(|(i, s)| s.label(*i) == label)
-            .ok_or_else(|| SandboxError::Step {
-                step: label.to_string(),
-                message: "no step of this name".into(),
+            .ok_or_else(|| {
+                let names: Vec<String> = (self.manifest.scenario.iter().enumerate())
+                    .map(|(i, s)| s.label(i))
+                    .collect();
+                SandboxError::Step {
+                    step: label.to_string(),
+                    message: format!("no step of this name; the steps: {}", names.join(", ")),
+                }
             })?;
         let step = step.clone();
         let result = self.act(&step.action).await;
