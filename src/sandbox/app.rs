@@ -460,7 +460,7 @@ fn latency(rng: &mut fastrand::Rng, median: Duration, p99: Duration) -> Duration
     let (u1, u2) = (rng.f64().max(f64::MIN_POSITIVE), rng.f64());
     let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
     let secs = (m * (sigma * z).exp()).min(3.0 * p99.as_secs_f64());
-    Duration::from_secs_f64(secs.max(0.0))
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(p99)
 }
 
 #[cfg(test)]

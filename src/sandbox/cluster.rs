@@ -128,9 +128,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Brings everything up; returns once every proxy, app and the registry listen.
+    /// Checks the manifest, brings everything up, and returns once every proxy, app and the
+    /// registry listen.
     pub async fn start(manifest: Manifest, options: Options) -> Result<Cluster> {
         let started = tokio::time::Instant::now();
+        if let Some(p) = manifest.check().into_iter().next() {
+            return Err(SandboxError::Manifest {
+                path: manifest.path.clone(),
+                line: p.line,
+                message: p.message,
+            });
+        }
         let work = work_dir()?;
         let publisher = Publisher::default();
         let control_plane = manifest.control_plane()?;

@@ -23,6 +23,8 @@ pub const MAX_RATE: f64 = 200.0;
 pub const MAX_REPLICAS: u32 = 8;
 /// Loopback addresses are handed out from 127.0.0.10 up, one per workload replica.
 pub const MAX_INSTANCES: usize = 200;
+/// The longest latency a route or an injection may ask for.
+pub const MAX_LATENCY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -775,6 +777,12 @@ impl Manifest {
             if r.latency.median > r.latency.p99 {
                 push(rline, format!("{what}: latency median is above p99"));
             }
+            if r.latency.p99 > MAX_LATENCY {
+                push(
+                    rline,
+                    format!("{what}: latency p99 is above {}s", MAX_LATENCY.as_secs()),
+                );
+            }
             if let Some(m) = &r.response {
                 self.check_message(&what, &m.subject, m.version, rline, subjects, push);
             }
@@ -962,6 +970,12 @@ impl Manifest {
                     );
                 }
                 Action::Inject(inj) => {
+                    if inj.latency.is_some_and(|l| l > MAX_LATENCY) {
+                        push(
+                            line,
+                            format!("{what}: latency is above {}s", MAX_LATENCY.as_secs()),
+                        );
+                    }
                     if inj.errors.is_some_and(|e| !(0.0..=1.0).contains(&e)) {
                         push(line, format!("{what}: errors is a share, 0 to 1"));
                     }
