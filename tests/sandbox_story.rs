@@ -260,6 +260,8 @@ async fn kill_restart_inject_and_expire_do_what_they_say() {
   restart: shipping
 - name: break-payments
   inject: {workload: payments, route: charge, latency: 150ms, errors: 0.5}
+- name: drop-contracts
+  removePolicy: contracts.yaml
 "#;
     let text = std::fs::read_to_string(&path).unwrap() + extra;
     std::fs::write(&path, text).unwrap();
@@ -307,6 +309,18 @@ async fn kill_restart_inject_and_expire_do_what_they_say() {
     let e = edge(&mesh, &orders, &payments).unwrap();
     let p50 = e.latency().unwrap().quantile(0.5).unwrap();
     assert!(p50 >= 150_000, "injected latency: p50 {p50} µs");
+
+    // Without the contracts, nothing stops a breaking producer.
+    cluster.run_step("drop-contracts").await.unwrap();
+    tokio::time::sleep(RELOAD).await;
+    cluster.run_step("breaking-rollout").await.unwrap();
+    drain(&mut sub);
+    let before = cluster.call_stats(Some("web")).await;
+    let mesh = observe(&mut sub, PHASE).await;
+    let after = cluster.call_stats(Some("web")).await;
+    assert_eq!(after[3], before[3], "no 422 without the contract");
+    let web = id("web", "shop");
+    assert!(edge(&mesh, &web, &orders).unwrap().successes > 0);
 
     cluster.run_step("expire-shipping").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
