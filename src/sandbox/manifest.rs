@@ -1157,6 +1157,34 @@ scenario:
     }
 
     #[test]
+    fn damaged_manifests_are_refused_without_panicking() {
+        let path = Path::new("/nonexistent/meshlens/sandbox.yaml");
+        let demo = super::super::demo::FILES[0].1;
+        for text in [EVERY_KEY, demo] {
+            let lines: Vec<&str> = text.lines().collect();
+            for skip in 0..lines.len() {
+                let mut damaged = lines.clone();
+                damaged.remove(skip);
+                if let Ok(m) = Manifest::parse(path, &damaged.join("\n")) {
+                    let _ = m.check();
+                }
+                let cut = &text[..text.char_indices().nth(skip * 7).map_or(0, |(i, _)| i)];
+                if let Ok(m) = Manifest::parse(path, cut) {
+                    let _ = m.check();
+                }
+            }
+        }
+        for odd in [
+            "namespaces: [shop]\nworkloads:\n- {name: w, namespace: shop, routes: [{status: {200: 0}, latency: {median: 1s, p99: 1ms}}]}\n",
+            "namespaces: [shop]\nworkloads:\n- {name: w, namespace: shop, calls: [{name: c, target: ':', rate: -1}]}\n",
+            "namespaces: ['']\nworkloads:\n- {name: '', namespace: ''}\nscenario: [{inject: {workload: '', errors: 9}}]\n",
+        ] {
+            let m = Manifest::parse(path, odd).unwrap();
+            assert!(!m.check().is_empty(), "{odd}");
+        }
+    }
+
+    #[test]
     fn defaults_fill_in_what_a_workload_leaves_out() {
         let m = Manifest::parse(
             Path::new("s.yaml"),
