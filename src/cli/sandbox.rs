@@ -144,7 +144,6 @@ async fn run_cluster(
     args: &UpArgs,
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let play = options.scenario;
     let cluster = Cluster::start(manifest, options).await?;
     let mut sub = cluster.publisher().subscribe();
     if let Some(f) = &args.ready_file {
@@ -163,9 +162,7 @@ async fn run_cluster(
             }
         };
         let scenario = async {
-            if play {
-                cluster.play(print_step).await;
-            }
+            cluster.play(print_step).await;
             std::future::pending::<()>().await
         };
         let stop = super::proxy::shutdown_signal();

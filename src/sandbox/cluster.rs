@@ -31,7 +31,7 @@ use crate::tap::server::operator_identity;
 pub struct Options {
     /// Seeds every payload, latency and status draw.
     pub seed: u64,
-    /// Whether scenario steps with an `at` run by themselves.
+    /// Whether `Cluster::play` runs the timed steps (off: steps run only on demand).
     pub scenario: bool,
     /// Scenario times are divided by this (2.0 plays a two-minute scenario in one).
     pub time_scale: f64,

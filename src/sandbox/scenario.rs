@@ -48,6 +48,9 @@ impl Cluster {
     /// Plays the timed steps in order, each at its time divided by the time scale; `report`
     /// hears of each. Returns after the last one (untimed steps wait for `run_step`).
     pub async fn play(&self, mut report: impl FnMut(StepReport)) {
+        if !self.options.scenario {
+            return;
+        }
         let scale = self.options.time_scale.max(f64::MIN_POSITIVE);
         let mut timed: Vec<(usize, &Step)> = self
             .manifest
