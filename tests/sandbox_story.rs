@@ -109,7 +109,7 @@ async fn start_demo(dir: &Path) -> Cluster {
 
 const PHASE: Duration = Duration::from_millis(2500);
 /// Proxies look at policy and certificate files every second.
-const RELOAD: Duration = Duration::from_millis(1600);
+const RELOAD: Duration = Duration::from_millis(2200);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storefront_story_plays_out_step_by_step() {

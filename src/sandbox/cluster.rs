@@ -159,7 +159,7 @@ impl Cluster {
         let (registry_url, registry_stop, registry_task) = serve_registry(store).await?;
 
         let tap = operator_files(&ca, &control_plane, &cert_dir, &anchors)?;
-        let mut instances = plan(&manifest)?;
+        let mut instances = plan(&manifest);
         for inst in &mut instances {
             if inst.spec.meshed {
                 let identity =
@@ -496,8 +496,9 @@ pub(super) fn write_leaf(dir: &Path, label: &str, leaf: &Leaf) -> Result<(PathBu
     Ok((cert, key))
 }
 
-/// One instance per replica, each with its own loopback address.
-fn plan(manifest: &Manifest) -> Result<Vec<Instance>> {
+/// One instance per replica, each with its own loopback address; `configure` fills in the
+/// rest.
+fn plan(manifest: &Manifest) -> Vec<Instance> {
     let mut out = Vec::new();
     for w in &manifest.workloads {
         let spec = Arc::new(w.clone());
@@ -521,7 +522,7 @@ fn plan(manifest: &Manifest) -> Result<Vec<Instance>> {
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// A free port on `ip`, found by binding and letting go: peers' destination tables need
