@@ -8,6 +8,7 @@ pub mod mesh;
 pub mod policy;
 pub mod proxy;
 pub mod registry;
+pub mod sandbox;
 pub mod sources;
 pub mod tap;
 #[cfg(feature = "gui")]

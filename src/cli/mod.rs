@@ -28,6 +28,7 @@ mod proxy;
 mod record;
 mod registry;
 mod replay;
+mod sandbox;
 mod schema;
 mod tap;
 mod top;
@@ -76,6 +77,9 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// A live table of requests by route, like `linkerd viz top`.
     Top(top::TopArgs),
+    /// Bring up a whole mesh in this process from a manifest (the bundled demo by default).
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
@@ -109,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Record(args)) => record::run(args),
         Some(Command::Replay(args)) => replay::run(args),
         Some(Command::Top(args)) => top::run(args),
+        Some(Command::Sandbox(cmd)) => sandbox::run(cmd),
     }
 }
 

@@ -1,0 +1,20 @@
+//! Sandbox clusters: one command brings up a living mesh in this process — a CA and workload
+//! identities, the schema registry, and for every workload a simulated app and its sidecar,
+//! over real loopback sockets — then plays a scenario on it.
+//!
+//! `manifest` reads and checks `sandbox.yaml`; `cluster` brings it up and down; `app` is the
+//! simulated workload; `payload` makes random valid Avro; `scenario` runs steps; `summary`
+//! prints the live line; `demo` is the bundled storefront.
+
+pub mod app;
+pub mod cluster;
+pub mod demo;
+pub mod error;
+pub mod manifest;
+pub mod payload;
+pub mod scenario;
+pub mod summary;
+
+pub use cluster::{Cluster, Options, Ready};
+pub use error::{Result, SandboxError};
+pub use manifest::Manifest;
