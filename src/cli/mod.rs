@@ -48,7 +48,7 @@ pub struct Cli {
 pub enum Command {
     /// Open the desktop app (the default when no command is given).
     #[cfg(feature = "gui")]
-    Ui,
+    Ui(UiArgs),
     /// Work with Avro payloads.
     #[command(subcommand)]
     Avro(avro::AvroCommand),
@@ -82,6 +82,14 @@ pub enum Command {
     Sandbox(sandbox::SandboxCommand),
 }
 
+#[cfg(feature = "gui")]
+#[derive(clap::Args, Debug)]
+pub struct UiArgs {
+    /// Do not start the bundled demo sandbox inside the app.
+    #[arg(long)]
+    pub no_demo: bool,
+}
+
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -95,7 +103,9 @@ pub fn init_logging() {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         #[cfg(feature = "gui")]
-        None | Some(Command::Ui) => crate::ui::run_app(),
+        None => crate::ui::run_app(true),
+        #[cfg(feature = "gui")]
+        Some(Command::Ui(args)) => crate::ui::run_app(!args.no_demo),
         #[cfg(not(feature = "gui"))]
         None => {
             use clap::CommandFactory as _;

@@ -12,5 +12,6 @@ pub mod poll;
 pub mod prom_text;
 pub mod prometheus;
 pub mod replay;
+pub mod sandbox;
 
 pub use error::SourceError;
