@@ -158,7 +158,8 @@ impl GraphView {
         let rect = response.rect;
         let centre = rect.center() + self.pan;
         let zoom = self.zoom;
-        let to_screen = |p: [f32; 2]| centre + Vec2::new(p[0], p[1]) * zoom;
+        let [cx, cy] = self.layout.centre();
+        let to_screen = |p: [f32; 2]| centre + Vec2::new(p[0] - cx, p[1] - cy) * zoom;
         let visuals = ui.visuals().clone();
         let now_rps_scale = |rps: f64| (1.0 + (1.0 + rps as f32).log2() * 1.5).min(8.0);
 

@@ -67,6 +67,16 @@ impl Layout {
         self.heat > COLD
     }
 
+    /// The mean position, which the view centres on.
+    pub fn centre(&self) -> [f32; 2] {
+        let n = self.pos.len().max(1) as f32;
+        let (x, y) = self
+            .pos
+            .values()
+            .fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
+        [x / n, y / n]
+    }
+
     pub fn position(&self, id: u64) -> Option<[f32; 2]> {
         self.pos.get(&id).copied()
     }

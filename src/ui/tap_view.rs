@@ -51,9 +51,18 @@ fn clock(time_us: i64) -> String {
     )
 }
 
+/// The workload's name; else the service account and namespace its identity proves (an
+/// inbound proxy knows its client only by identity); else the address.
 fn endpoint(e: &crate::tap::Endpoint) -> String {
-    match &e.workload {
-        Some(w) => w.clone(),
+    if let Some(w) = &e.workload {
+        return w.clone();
+    }
+    match e
+        .identity
+        .as_deref()
+        .and_then(|i| i.split_once(".serviceaccount."))
+    {
+        Some((sa_ns, _)) => sa_ns.to_string(),
         None => e.addr.clone(),
     }
 }
@@ -74,10 +83,19 @@ impl TapView {
                 .default_size(360.0)
                 .show(ui, |ui| self.details_ui(ui, mesh));
         }
+        // The table gets what the details panel leaves, and scrolls sideways when narrow.
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::horizontal().show(ui, |ui| self.table_ui(ui, mesh));
+        });
+    }
+
+    fn table_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        let log = mesh.log();
         let first = log.first_seq();
         let rows = log.len();
         let mut table = TableBuilder::new(ui)
             .striped(true)
+            .animate_scrolling(false)
             .resizable(true)
             .cell_layout(egui::Layout::left_to_right(Align::Center))
             .column(Column::auto().at_least(50.0))
