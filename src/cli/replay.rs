@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::tap::{Output, json_line, table_lines};
+use super::tap::{Output, print_events};
 use crate::sources::replay::{Options, Replay, Speed};
 use crate::tap::recording::Recording;
 
@@ -67,25 +67,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let replay = Replay::start(recording, options, tx);
-        let printed: anyhow::Result<()> = async {
-            loop {
-                let event = tokio::select! {
-                    e = rx.recv() => e,
-                    _ = tokio::signal::ctrl_c() => None,
-                };
-                let Some(event) = event else { break };
-                match args.output {
-                    Output::Table => {
-                        for line in table_lines(&event) {
-                            out!("{line}");
-                        }
-                    }
-                    Output::Json => out!("{}", json_line(&event)),
-                }
-            }
-            Ok(())
-        }
-        .await;
+        let printed = print_events(&mut rx, args.output, None).await;
         drop(rx);
         replay.stop().await?;
         printed?;

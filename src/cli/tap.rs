@@ -110,35 +110,41 @@ pub fn run(args: TapArgs) -> anyhow::Result<ExitCode> {
     let rt = super::connect::runtime()?;
     rt.block_on(async move {
         let (client, mut rx, status) = super::connect::start(&args.addrs, auth, filter);
-        let mut seen = 0u64;
-        let result: anyhow::Result<()> = async {
-            loop {
-                let event = tokio::select! {
-                    e = rx.recv() => e,
-                    _ = tokio::signal::ctrl_c() => None,
-                };
-                let Some(event) = event else { break };
-                match args.output {
-                    Output::Table => {
-                        for line in table_lines(&event) {
-                            out!("{line}");
-                        }
-                    }
-                    Output::Json => out!("{}", json_line(&event)),
-                }
-                seen += 1;
-                if args.max.is_some_and(|m| seen >= m) {
-                    break;
-                }
-            }
-            Ok(())
-        }
-        .await;
+        let result = print_events(&mut rx, args.output, args.max).await;
         status.abort();
         client.stop().await;
         result?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Prints events as they arrive until the channel closes, Ctrl-C, or `max` events.
+pub async fn print_events(
+    rx: &mut tokio::sync::mpsc::Receiver<Event>,
+    output: Output,
+    max: Option<u64>,
+) -> anyhow::Result<()> {
+    let mut seen = 0u64;
+    loop {
+        let event = tokio::select! {
+            e = rx.recv() => e,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(event) = event else { break };
+        match output {
+            Output::Table => {
+                for line in table_lines(&event) {
+                    out!("{line}");
+                }
+            }
+            Output::Json => out!("{}", json_line(&event)),
+        }
+        seen += 1;
+        if max.is_some_and(|m| seen >= m) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The event as JSON, one line, field names from the Avro schema (unions unwrapped).

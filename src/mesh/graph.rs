@@ -249,45 +249,43 @@ impl Graph {
     /// Folds one request or connection event in; returns whether it counted (see the
     /// module docs) so the other views count the same requests.
     pub(crate) fn observe(&mut self, e: &Event) -> bool {
-        let t = e.time_us;
-        let client = self.resolve(&e.source, true, t, None);
-        let server = self.resolve(&e.destination, false, t, Some(client));
-        let node = self.nodes.get_mut(&server).expect("resolved");
-        let counted = match e.direction {
-            Direction::Inbound => {
-                node.inbound_proxy = true;
-                true
-            }
-            Direction::Outbound => !node.inbound_proxy,
-        };
-        if !self.edges.contains_key(&(client, server)) && self.edges.len() >= self.max_edges {
-            self.evict_edges();
-        }
-        let edge = self
-            .edges
-            .entry((client, server))
-            .or_insert_with(|| Edge::new(client, server, t));
-        edge.last_seen_us = edge.last_seen_us.max(t);
+        let (counted, edge) = self.edge_reported(&e.source, &e.destination, e.direction, e.time_us);
         if counted {
             edge.record(e);
         }
         counted
     }
 
-    /// Folds one edge's counts from a metrics source in, under the same rule as `observe`:
-    /// an inbound proxy's report wins over the client's. `seconds` spreads the requests over
-    /// the interval's last seconds for the rate; `None` (totals, no interval) leaves the rate
-    /// alone. Returns whether the counts counted.
+    /// Folds one edge's counts from a metrics source in, under the same rule as `observe`.
+    /// `seconds` spreads the requests over the interval's last seconds for the rate; `None`
+    /// (totals, no interval) leaves the rate alone. Returns whether the counts counted.
     pub(crate) fn observe_counts(
         &mut self,
         c: &EdgeCounts,
         t: i64,
         seconds: Option<usize>,
     ) -> bool {
-        let client = self.resolve(&c.client, true, t, None);
-        let server = self.resolve(&c.server, false, t, Some(client));
+        let (counted, edge) = self.edge_reported(&c.client, &c.server, c.reported_by, t);
+        if counted {
+            edge.add_counts(c, t, seconds);
+        }
+        counted
+    }
+
+    /// The edge between two endpoints seen at `t`, and whether a report from this side
+    /// counts: an inbound proxy's report wins over the client's once the server is known to
+    /// have one, so a meshed request is counted once.
+    fn edge_reported(
+        &mut self,
+        client: &Endpoint,
+        server: &Endpoint,
+        reported_by: Direction,
+        t: i64,
+    ) -> (bool, &mut Edge) {
+        let client = self.resolve(client, true, t, None);
+        let server = self.resolve(server, false, t, Some(client));
         let node = self.nodes.get_mut(&server).expect("resolved");
-        let counted = match c.reported_by {
+        let counted = match reported_by {
             Direction::Inbound => {
                 node.inbound_proxy = true;
                 true
@@ -302,10 +300,7 @@ impl Graph {
             .entry((client, server))
             .or_insert_with(|| Edge::new(client, server, t));
         edge.last_seen_us = edge.last_seen_us.max(t);
-        if counted {
-            edge.add_counts(c, t, seconds);
-        }
-        counted
+        (counted, edge)
     }
 
     fn resolve(&mut self, ep: &Endpoint, client: bool, t: i64, protect: Option<NodeId>) -> NodeId {

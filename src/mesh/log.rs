@@ -9,16 +9,35 @@ use crate::tap::{Event, wire};
 /// The default capacity: about five minutes of a busy sandbox.
 pub const DEFAULT_CAPACITY: usize = 200_000;
 
-/// Events are kept as their Avro datums, one allocation each: a decoded event is two dozen
-/// allocations and ~800 bytes of struct before its strings, its datum about the size of its
-/// strings. A view decodes only the rows it shows.
+/// Datums are appended to chunks of this size; a new chunk starts once less than
+/// `CHUNK_ROOM` is left, so a chunk only grows (and moves) for an outsized datum.
+const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_ROOM: usize = 64 << 10;
+
+/// Events are kept as their Avro datums, written straight into large chunks: a decoded event
+/// is two dozen allocations and ~800 bytes of struct before its strings, its datum about the
+/// size of its strings, and a chunk is one allocation for thousands of them. Evicting the
+/// oldest events frees their chunk for reuse, so a full log stops allocating. A view decodes
+/// only the rows it shows.
 #[derive(Debug)]
 pub struct EventLog {
     capacity: usize,
-    datums: VecDeque<Box<[u8]>>,
+    /// Where each held event's datum is, oldest first.
+    slots: VecDeque<Slot>,
+    /// Chunks oldest first; the first is number `first_chunk`.
+    chunks: VecDeque<Vec<u8>>,
+    first_chunk: u64,
+    /// An emptied chunk kept for the next one.
+    spare: Option<Vec<u8>>,
     /// The sequence number the next pushed event gets; the oldest held is `next - len`.
     next: u64,
-    scratch: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    chunk: u64,
+    start: usize,
+    end: usize,
 }
 
 impl EventLog {
@@ -27,22 +46,55 @@ impl EventLog {
         let capacity = capacity.max(1);
         EventLog {
             capacity,
-            datums: VecDeque::with_capacity(capacity.min(4096)),
+            slots: VecDeque::with_capacity(capacity.min(4096)),
+            chunks: VecDeque::new(),
+            first_chunk: 0,
+            spare: None,
             next: 0,
-            scratch: Vec::new(),
         }
     }
 
     /// Appends `event`, evicting the oldest when full; returns its sequence number.
     pub fn push(&mut self, event: &Event) -> u64 {
-        if self.datums.len() == self.capacity {
-            self.datums.pop_front();
+        if self.slots.len() == self.capacity {
+            self.evict_oldest();
         }
-        self.scratch.clear();
-        wire::encode(event, &mut self.scratch);
-        self.datums.push_back(self.scratch.as_slice().into());
+        if self
+            .chunks
+            .back()
+            .is_none_or(|c| c.len() + CHUNK_ROOM > CHUNK_BYTES)
+        {
+            let chunk = self
+                .spare
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(CHUNK_BYTES));
+            self.chunks.push_back(chunk);
+        }
+        let chunk = self.first_chunk + self.chunks.len() as u64 - 1;
+        let bytes = self.chunks.back_mut().expect("a chunk was just ensured");
+        let start = bytes.len();
+        wire::encode(event, bytes);
+        self.slots.push_back(Slot {
+            chunk,
+            start,
+            end: bytes.len(),
+        });
         self.next += 1;
         self.next - 1
+    }
+
+    /// Drops the oldest event; its chunk goes spare once no held event is in it.
+    fn evict_oldest(&mut self) {
+        self.slots.pop_front();
+        let oldest_needed = self.slots.front().map_or(u64::MAX, |s| s.chunk);
+        while self.first_chunk < oldest_needed {
+            let Some(mut chunk) = self.chunks.pop_front() else {
+                break;
+            };
+            self.first_chunk += 1;
+            chunk.clear();
+            self.spare = Some(chunk);
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -50,16 +102,16 @@ impl EventLog {
     }
 
     pub fn len(&self) -> usize {
-        self.datums.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.datums.is_empty()
+        self.slots.is_empty()
     }
 
     /// The sequence number of the oldest event still held.
     pub fn first_seq(&self) -> u64 {
-        self.next - self.datums.len() as u64
+        self.next - self.slots.len() as u64
     }
 
     /// The sequence number the next event will get.
@@ -74,24 +126,22 @@ impl EventLog {
 
     /// Bytes held by the events' datums (not counting the ring itself).
     pub fn datum_bytes(&self) -> usize {
-        self.datums.iter().map(|d| d.len()).sum()
+        self.slots.iter().map(|s| s.end - s.start).sum()
     }
 
     pub fn get(&self, seq: u64) -> Option<Event> {
         let i = seq.checked_sub(self.first_seq())?;
-        self.datums
-            .get(usize::try_from(i).ok()?)
-            .and_then(|d| read(d))
+        self.read(*self.slots.get(usize::try_from(i).ok()?)?)
     }
 
     /// Events numbered `seq` and later still held, oldest first, decoded as they are reached.
     pub fn since(&self, seq: u64) -> impl DoubleEndedIterator<Item = (u64, Event)> + '_ {
         let first = self.first_seq();
-        let skip = seq.saturating_sub(first).min(self.datums.len() as u64) as usize;
-        self.datums
+        let skip = seq.saturating_sub(first).min(self.slots.len() as u64) as usize;
+        self.slots
             .range(skip..)
             .enumerate()
-            .filter_map(move |(i, d)| Some((first + (skip + i) as u64, read(d)?)))
+            .filter_map(move |(i, s)| Some((first + (skip + i) as u64, self.read(*s)?)))
     }
 
     /// Held events `keep` accepts, oldest first.
@@ -101,12 +151,15 @@ impl EventLog {
     ) -> impl Iterator<Item = (u64, Event)> + 'a {
         self.since(0).filter(move |(_, e)| keep(e))
     }
-}
 
-/// A datum the log wrote itself always decodes (the tap codec tests hold the writer and the
-/// reader together); were one not to, it is skipped rather than taking the app down.
-fn read(datum: &[u8]) -> Option<Event> {
-    wire::decode_one(datum).ok()
+    /// A datum the log wrote itself always decodes (the tap codec tests hold the writer and
+    /// the reader together); were one not to, it is skipped rather than taking the app down.
+    fn read(&self, slot: Slot) -> Option<Event> {
+        let chunk = self
+            .chunks
+            .get(usize::try_from(slot.chunk - self.first_chunk).ok()?)?;
+        wire::decode_one(chunk.get(slot.start..slot.end)?).ok()
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +197,40 @@ mod tests {
         assert_eq!(got, vec![2, 3, 4], "what was evicted is skipped");
         assert_eq!(log.since(5).count(), 0);
         assert_eq!(log.since(u64::MAX).count(), 0);
+    }
+
+    #[test]
+    fn chunks_are_reused_once_their_events_are_evicted() {
+        let mut log = EventLog::new(100);
+        let big = |i: u64| {
+            let mut e = event(i);
+            e.proxy = format!("{i:>50000}");
+            e
+        };
+        for i in 0..1_000 {
+            log.push(&big(i));
+            assert!(log.chunks.len() <= 6, "{} chunks at {i}", log.chunks.len());
+        }
+        assert_eq!(log.len(), 100);
+        assert_eq!(log.get(899), None);
+        for seq in [900, 950, 999] {
+            assert_eq!(log.get(seq).unwrap(), big(seq));
+        }
+        let held: Vec<u64> = log
+            .since(0)
+            .map(|(s, e)| {
+                assert_eq!(e.stream, s);
+                s
+            })
+            .collect();
+        assert_eq!(held, (900..1_000).collect::<Vec<_>>());
+        assert_eq!(log.datum_bytes(), 100 * wire_len(&big(950)));
+    }
+
+    fn wire_len(e: &Event) -> usize {
+        let mut out = Vec::new();
+        wire::encode(e, &mut out);
+        out.len()
     }
 
     #[test]

@@ -98,24 +98,7 @@ impl PolicyHits {
         if allowed == 0 && denied == 0 {
             return;
         }
-        let k = join(key);
-        if !self.hits.contains_key(k.as_str()) && self.hits.len() >= self.max_keys {
-            let oldest = self
-                .hits
-                .iter()
-                .min_by_key(|(_, h)| h.last_seen_us)
-                .map(|(k, _)| k.clone());
-            if let Some(old) = oldest {
-                self.hits.remove(&old);
-            }
-        }
-        let hits = self.hits.entry(k.into()).or_insert_with(|| Hits {
-            key: key.clone(),
-            allowed: 0,
-            denied: 0,
-            last_seen_us: time_us,
-            over_time: Window::new(HIT_BUCKETS, HIT_BUCKET_US),
-        });
+        let hits = Self::entry_in(&mut self.hits, self.max_keys, &join(key), time_us);
         hits.last_seen_us = hits.last_seen_us.max(time_us);
         hits.allowed += allowed;
         hits.denied += denied;
@@ -124,6 +107,32 @@ impl PolicyHits {
             c.allowed = add(c.allowed, allowed);
             c.denied = add(c.denied, denied);
         }
+    }
+
+    /// The hits under joined key `k`, made when new; at the cap, the key seen longest ago
+    /// makes room.
+    fn entry_in<'a>(
+        hits: &'a mut HashMap<Box<str>, Hits>,
+        max_keys: usize,
+        k: &str,
+        time_us: i64,
+    ) -> &'a mut Hits {
+        if !hits.contains_key(k) && hits.len() >= max_keys {
+            let oldest = hits
+                .iter()
+                .min_by_key(|(_, h)| h.last_seen_us)
+                .map(|(k, _)| k.clone());
+            if let Some(old) = oldest {
+                hits.remove(&old);
+            }
+        }
+        hits.entry(k.into()).or_insert_with(|| Hits {
+            key: split(k),
+            allowed: 0,
+            denied: 0,
+            last_seen_us: time_us,
+            over_time: Window::new(HIT_BUCKETS, HIT_BUCKET_US),
+        })
     }
 
     pub(crate) fn observe(&mut self, e: &Event) {
@@ -139,23 +148,7 @@ impl PolicyHits {
         push_kind_name(&mut k, d.route_kind.as_deref(), d.route_name.as_deref());
         k.push('\0');
         push_kind_name(&mut k, d.authz_kind.as_deref(), d.authz_name.as_deref());
-        if !self.hits.contains_key(k.as_str()) && self.hits.len() >= self.max_keys {
-            let oldest = self
-                .hits
-                .iter()
-                .min_by_key(|(_, h)| h.last_seen_us)
-                .map(|(k, _)| k.clone());
-            if let Some(old) = oldest {
-                self.hits.remove(&old);
-            }
-        }
-        let hits = self.hits.entry(k.as_str().into()).or_insert_with(|| Hits {
-            key: split(&k),
-            allowed: 0,
-            denied: 0,
-            last_seen_us: e.time_us,
-            over_time: Window::new(HIT_BUCKETS, HIT_BUCKET_US),
-        });
+        let hits = Self::entry_in(&mut self.hits, self.max_keys, &k, e.time_us);
         self.scratch = k;
         hits.last_seen_us = hits.last_seen_us.max(e.time_us);
         let slot = hits.over_time.at(e.time_us);

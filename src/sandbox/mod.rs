@@ -3,8 +3,9 @@
 //! over real loopback sockets — then plays a scenario on it.
 //!
 //! `manifest` reads and checks `sandbox.yaml`; `cluster` brings it up and down; `app` is the
-//! simulated workload; `payload` makes random valid Avro; `scenario` runs steps; `summary`
-//! prints the live line; `demo` is the bundled storefront.
+//! simulated workload; `payload` makes random valid Avro; `scenario` runs steps; `demo` is
+//! the bundled storefront. The live line `sandbox up` prints is the CLI's
+//! (`cli/sandbox/summary.rs`): this module stays below the model.
 
 pub mod app;
 pub mod cluster;
@@ -13,7 +14,6 @@ pub mod error;
 pub mod manifest;
 pub mod payload;
 pub mod scenario;
-pub mod summary;
 
 pub use cluster::{Cluster, Options, Ready};
 pub use error::{Result, SandboxError};

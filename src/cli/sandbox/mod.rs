@@ -12,7 +12,9 @@ use tokio::io::AsyncBufReadExt as _;
 
 use crate::mesh::Mesh;
 use crate::sandbox::scenario::StepReport;
-use crate::sandbox::{Cluster, Manifest, Options, demo, summary};
+use crate::sandbox::{Cluster, Manifest, Options, demo};
+
+mod summary;
 
 #[derive(Subcommand, Debug)]
 pub enum SandboxCommand {
