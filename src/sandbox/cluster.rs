@@ -300,6 +300,11 @@ impl Cluster {
         &self.manifest
     }
 
+    /// The policy directory the proxies watch; scenario steps edit files here.
+    pub fn live_policy_dir(&self) -> &Path {
+        &self.live_policy
+    }
+
     /// Time since everything listened: the scenario's clock.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()

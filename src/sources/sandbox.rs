@@ -4,10 +4,11 @@
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::sandbox::{Cluster, Manifest, Options, demo};
+use crate::sandbox::{Cluster, Manifest, Options, Ready, demo};
 use crate::tap::Event;
 
 /// Events queued for the reader; about a second of a busy sandbox.
@@ -24,11 +25,20 @@ pub enum State {
 /// Called after events were queued; the app asks for a repaint there (coalesced on its side).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
+/// Where a running sandbox can be reached: what the views that read more than events need.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub ready: Ready,
+    /// The live policy directory (scenario steps change it while the sandbox runs).
+    pub policy_dir: PathBuf,
+}
+
 #[derive(Default)]
 struct Shared {
     state: AtomicU8,
     dropped: AtomicU64,
     error: Mutex<Option<String>>,
+    endpoints: Mutex<Option<Endpoints>>,
 }
 
 /// A running demo sandbox; dropping it stops the cluster and joins its thread.
@@ -93,6 +103,11 @@ impl SandboxSource {
         self.shared.error.lock().ok().and_then(|e| e.clone())
     }
 
+    /// The registry, tap credentials, workloads and policy directory, once running.
+    pub fn endpoints(&self) -> Option<Endpoints> {
+        self.shared.endpoints.lock().ok().and_then(|e| e.clone())
+    }
+
     /// Events dropped because the channel was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
@@ -135,6 +150,12 @@ fn run(
                 .await
                 .map_err(|e| e.to_string())?;
             let mut sub = cluster.publisher().subscribe();
+            if let Ok(mut slot) = shared.endpoints.lock() {
+                *slot = Some(Endpoints {
+                    ready: cluster.ready().clone(),
+                    policy_dir: cluster.live_policy_dir().to_path_buf(),
+                });
+            }
             shared.state.store(State::Running as u8, Ordering::Relaxed);
             {
                 let scenario = async {
