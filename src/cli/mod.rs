@@ -92,12 +92,22 @@ pub struct UiArgs {
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+    let from_env = || EnvFilter::try_from_default_env().ok();
+    let terminal = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter(from_env().unwrap_or_else(|| EnvFilter::new("warn")));
+    let registry = tracing_subscriber::registry().with(terminal);
+    // The window's log panel shows more than the terminal by default: a window user has no
+    // other place to see what the sandbox and sources say.
+    #[cfg(feature = "gui")]
+    let registry = registry.with(
+        crate::ui::log_panel::CaptureLayer
+            .with_filter(from_env().unwrap_or_else(|| EnvFilter::new("info"))),
+    );
+    let _ = registry.try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -4,6 +4,8 @@ mod app;
 pub mod graph;
 pub mod inspector;
 pub mod layout;
+pub mod log_panel;
+pub mod palette;
 pub mod shell;
 pub mod tap_view;
 

@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use egui::{RichText, Theme};
+use egui::{Key, KeyboardShortcut, Modifiers, RichText, Theme};
 
 use super::graph::GraphView;
 use super::inspector::Inspector;
+use super::log_panel::{self, LogPanel};
+use super::palette::{self, Entry, Palette};
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
@@ -16,6 +18,83 @@ pub enum Tab {
     Graph,
     Tap,
     Inspector,
+}
+
+impl Tab {
+    /// Every tab in top-bar order; Ctrl+1… selects them in this order.
+    pub const ALL: [Tab; 3] = [Tab::Graph, Tab::Tap, Tab::Inspector];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Graph => "Graph",
+            Tab::Tap => "Tap",
+            Tab::Inspector => "Avro inspector",
+        }
+    }
+}
+
+/// What a shortcut or the command palette can ask of the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Show(Tab),
+    ToggleTheme,
+    ToggleLog,
+    ToggleWelcome,
+    OpenPalette,
+}
+
+const DIGITS: [Key; 9] = [
+    Key::Num1,
+    Key::Num2,
+    Key::Num3,
+    Key::Num4,
+    Key::Num5,
+    Key::Num6,
+    Key::Num7,
+    Key::Num8,
+    Key::Num9,
+];
+
+/// Every action with its shortcut: the palette lists these and the keyboard triggers them.
+pub fn actions() -> Vec<Entry<Action>> {
+    let mut entries: Vec<Entry<Action>> = Tab::ALL
+        .iter()
+        .zip(DIGITS)
+        .map(|(&tab, key)| Entry {
+            label: format!("Show {}", tab.title()),
+            shortcut: Some(KeyboardShortcut::new(Modifiers::COMMAND, key)),
+            action: Action::Show(tab),
+        })
+        .collect();
+    entries.extend([
+        Entry {
+            label: "Switch between dark and light theme".into(),
+            shortcut: Some(KeyboardShortcut::new(
+                Modifiers::COMMAND.plus(Modifiers::SHIFT),
+                Key::T,
+            )),
+            action: Action::ToggleTheme,
+        },
+        Entry {
+            label: "Show or hide the log".into(),
+            shortcut: Some(KeyboardShortcut::new(
+                Modifiers::COMMAND.plus(Modifiers::SHIFT),
+                Key::L,
+            )),
+            action: Action::ToggleLog,
+        },
+        Entry {
+            label: "Show or hide the welcome".into(),
+            shortcut: Some(KeyboardShortcut::new(Modifiers::NONE, Key::F1)),
+            action: Action::ToggleWelcome,
+        },
+        Entry {
+            label: "Command palette".into(),
+            shortcut: Some(palette::OPEN),
+            action: Action::OpenPalette,
+        },
+    ]);
+    entries
 }
 
 /// Events per second, over whole seconds of wall time.
@@ -45,6 +124,8 @@ pub struct Shell {
     pub tap: TapView,
     pub inspector: Inspector,
     pub welcome: bool,
+    pub palette: Palette,
+    pub log: LogPanel,
     /// What feeds the model, as the status bar says it (e.g. "demo sandbox: running").
     pub source: String,
     /// Events the source dropped before they reached the model.
@@ -61,6 +142,8 @@ impl Shell {
             tap: TapView::default(),
             inspector: Inspector::default(),
             welcome: true,
+            palette: Palette::default(),
+            log: LogPanel::default(),
             source: source.into(),
             dropped: 0,
             rate: Rate {
@@ -80,9 +163,49 @@ impl Shell {
         self.rate.add(n);
     }
 
+    pub fn perform(&mut self, action: Action, ctx: &egui::Context) {
+        match action {
+            Action::Show(tab) => self.tab = tab,
+            Action::ToggleTheme => ctx.set_theme(match ctx.theme() {
+                Theme::Dark => Theme::Light,
+                Theme::Light => Theme::Dark,
+            }),
+            Action::ToggleLog => self.log.open = !self.log.open,
+            Action::ToggleWelcome => self.welcome = !self.welcome,
+            Action::OpenPalette => self.palette.toggle(),
+        }
+    }
+
+    /// Runs the actions whose shortcut was pressed this frame (and takes the keys, so a
+    /// text box does not also receive them).
+    fn shortcuts(&mut self, ctx: &egui::Context, actions: &[Entry<Action>]) {
+        let pressed: Vec<Action> = ctx.input_mut(|i| {
+            actions
+                .iter()
+                .filter(|e| e.shortcut.as_ref().is_some_and(|s| i.consume_shortcut(s)))
+                .map(|e| e.action)
+                .collect()
+        });
+        for action in pressed {
+            self.perform(action, ctx);
+        }
+    }
+
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let actions = actions();
+        self.shortcuts(&ctx, &actions);
+        if let Some(action) = self.palette.ui(&ctx, &actions) {
+            self.perform(action, &ctx);
+        }
         egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar(ui));
+        if self.log.open {
+            egui::Panel::bottom("log")
+                .resizable(true)
+                .default_size(180.0)
+                .show(ui, |ui| self.log.ui(ui, log_panel::buffer()));
+        }
         if self.welcome {
             egui::Panel::top("welcome").show(ui, |ui| self.welcome_ui(ui));
         }
@@ -97,9 +220,9 @@ impl Shell {
         ui.horizontal(|ui| {
             ui.heading("meshlens");
             ui.separator();
-            ui.selectable_value(&mut self.tab, Tab::Graph, "Graph");
-            ui.selectable_value(&mut self.tab, Tab::Tap, "Tap");
-            ui.selectable_value(&mut self.tab, Tab::Inspector, "Avro inspector");
+            for tab in Tab::ALL {
+                ui.selectable_value(&mut self.tab, tab, tab.title());
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 let dark = ui.ctx().theme() == Theme::Dark;
                 let (text, next) = if dark {
@@ -112,6 +235,13 @@ impl Shell {
                 }
                 if !self.welcome && ui.button("Help").clicked() {
                     self.welcome = true;
+                }
+                let palette = ui.button("Commands").on_hover_text(format!(
+                    "Every action, by name ({})",
+                    ui.ctx().format_shortcut(&palette::OPEN)
+                ));
+                if palette.clicked() {
+                    self.palette.toggle();
                 }
             });
         });
@@ -141,8 +271,18 @@ impl Shell {
         ui.add_space(4.0);
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui) {
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
+            let problems = log_panel::buffer().problems();
+            let text = if problems > 0 {
+                RichText::new(format!("Log ({problems} warnings)"))
+                    .color(ui.visuals().warn_fg_color)
+            } else {
+                RichText::new("Log")
+            };
+            ui.toggle_value(&mut self.log.open, text)
+                .on_hover_text("What the sandbox, proxies and sources logged");
+            ui.separator();
             ui.label(&self.source);
             ui.separator();
             ui.label(format!("{:.0} events/s", self.rate.per_second));
