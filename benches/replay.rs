@@ -47,7 +47,7 @@ fn replay(c: &mut Criterion) {
             let mut recording = Recording::open(&path).expect("open");
             for i in 0..recording.blocks().len() {
                 recording
-                    .for_each_in_block(i, |e| mesh.apply(e))
+                    .for_each_in_block(i, |e, datum| mesh.apply_read(e, datum))
                     .expect("block");
             }
             black_box(mesh.generation())

@@ -316,6 +316,12 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// The bytes read since `start` (an earlier [`position`](Self::position)): the datum
+    /// just decoded, for a caller that keeps it as it came.
+    pub fn read_since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or_default()
+    }
+
     /// Starts the next datum of a stream (a container block): the allocation budget and
     /// depth are per message, not per block.
     pub fn start_message(&mut self) {

@@ -56,6 +56,16 @@ impl EventLog {
 
     /// Appends `event`, evicting the oldest when full; returns its sequence number.
     pub fn push(&mut self, event: &Event) -> u64 {
+        self.append(|bytes| wire::encode(event, bytes))
+    }
+
+    /// Appends an event as the datum it was read from (`tap-event.avsc`, as
+    /// [`wire::encode`] writes it): a replay keeps the recording's bytes as they are.
+    pub fn push_datum(&mut self, datum: &[u8]) -> u64 {
+        self.append(|bytes| bytes.extend_from_slice(datum))
+    }
+
+    fn append(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> u64 {
         if self.slots.len() == self.capacity {
             self.evict_oldest();
         }
@@ -73,7 +83,7 @@ impl EventLog {
         let chunk = self.first_chunk + self.chunks.len() as u64 - 1;
         let bytes = self.chunks.back_mut().expect("a chunk was just ensured");
         let start = bytes.len();
-        wire::encode(event, bytes);
+        write(bytes);
         self.slots.push_back(Slot {
             chunk,
             start,

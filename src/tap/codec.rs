@@ -68,15 +68,27 @@ impl BlockDecoder {
     }
 
     /// Calls `f` with each event of one block in turn, decoding every one into the same
-    /// buffers: a fold over a recording allocates nothing per event.
-    pub fn for_each(&self, block: &Block<'_>, mut f: impl FnMut(&Event)) -> Result<(), TapError> {
+    /// buffers: a fold over a recording allocates nothing per event. When the block is in
+    /// this schema, `f` also gets the event's datum as read, so a log can keep those bytes
+    /// instead of encoding the event again.
+    pub fn for_each(
+        &self,
+        block: &Block<'_>,
+        mut f: impl FnMut(&Event, Option<&[u8]>),
+    ) -> Result<(), TapError> {
         let mut event = Event::lost(0, 0);
         self.each(block, |c| {
             match &self.resolving {
-                None => super::wire::decode_into(c, &mut event)?,
-                Some(d) => event = from_value(&d.decode_next(c)?)?,
+                None => {
+                    let start = c.position();
+                    super::wire::decode_into(c, &mut event)?;
+                    f(&event, Some(c.read_since(start)));
+                }
+                Some(d) => {
+                    event = from_value(&d.decode_next(c)?)?;
+                    f(&event, None);
+                }
             }
-            f(&event);
             Ok(())
         })
         .map(drop)

@@ -364,7 +364,7 @@ impl Recording {
     pub fn for_each_in_block(
         &mut self,
         index: usize,
-        f: impl FnMut(&Event),
+        f: impl FnMut(&Event, Option<&[u8]>),
     ) -> Result<(), RecordingError> {
         self.with_block(index, |d, block| d.for_each(block, f))
     }
