@@ -11,7 +11,9 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 
 use super::{Check, Report, expiry};
-use crate::identity::{CertInfo, IdentityError, IdentityName, Leaf, TrustBundle, certs_from_pem};
+use crate::identity::{
+    CertInfo, IdentityError, IdentityName, Leaf, TrustBundle, certs_from_pem, is_signed_by,
+};
 use crate::proxy::config::ProxyConfig;
 use crate::proxy::policy_state::PolicyState;
 
@@ -202,21 +204,52 @@ fn key_matches(config: &ProxyConfig) -> Check {
     }
 }
 
-/// Verifies the chain as a peer's inbound proxy does (webpki, client authentication), at a
-/// moment inside the leaf's validity so an expired leaf does not hide a wrong issuer.
+/// The chain's signatures lead to a trust anchor (whatever the dates, which the expiry checks
+/// judge), and the certificate passes the verification a peer's inbound proxy makes (webpki,
+/// client authentication) now.
 fn chain_to_anchors(
     chain: &[(CertificateDer<'static>, CertInfo)],
     bundle: &TrustBundle,
     now: SystemTime,
 ) -> Check {
     let what = "chain";
-    let leaf = &chain[0].1;
-    let last_issuer = chain.last().map_or("", |c| c.1.issuer.as_str());
-    let anchors: Vec<String> = bundle
+    let differ = "issue the certificate from the mesh's issuer, or mount the trust anchors of the CA that issued it (during a rotation, both old and new in one bundle)";
+    for pair in chain.windows(2) {
+        if !is_signed_by(&pair[0].0, &pair[1].0) {
+            return Check::fail(
+                what,
+                format!(
+                    "{} is not signed by the next certificate in the file, {}",
+                    pair[0].1.subject, pair[1].1.subject
+                ),
+                "put the chain in order: the leaf first, then the issuer that signed it",
+            );
+        }
+    }
+    let (last, last_info) = &chain[chain.len() - 1];
+    let Some(anchor) = bundle
         .anchors()
         .iter()
-        .filter_map(|a| CertInfo::parse(a, 0).ok().map(|i| i.subject))
-        .collect();
+        .find(|a| *a == last || is_signed_by(last, a))
+    else {
+        let anchors: Vec<String> = bundle
+            .anchors()
+            .iter()
+            .filter_map(|a| CertInfo::parse(a, 0).ok().map(|i| i.subject))
+            .collect();
+        return Check::fail(
+            what,
+            format!(
+                "the certificate is not signed by your trust anchors (trust anchors differ): its chain ends at {}, signed by {}, but the anchors are {}",
+                last_info.subject,
+                last_info.issuer,
+                anchors.join(", ")
+            ),
+            differ,
+        );
+    };
+    let anchor_name =
+        CertInfo::parse(anchor, 0).map_or_else(|_| "a trust anchor".into(), |i| i.subject);
     let verifier = bundle
         .root_store()
         .map_err(|e| e.to_string())
@@ -229,26 +262,24 @@ fn chain_to_anchors(
         Ok(v) => v,
         Err(e) => return Check::fail(what, e, "check the trust anchors file"),
     };
-    let latest = leaf.not_after.checked_sub(Duration::from_secs(1));
-    let at = now
-        .max(leaf.not_before)
-        .min(latest.unwrap_or(leaf.not_before));
-    let at = UnixTime::since_unix_epoch(at.duration_since(UNIX_EPOCH).unwrap_or_default());
+    let at = UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default());
     let intermediates: Vec<CertificateDer<'static>> =
         chain[1..].iter().map(|c| c.0.clone()).collect();
-    match verifier.verify_client_cert(&chain[0].0, &intermediates, at) {
-        Ok(_) => Check::pass(
-            what,
-            format!("{} chains to the trust anchor {last_issuer}", leaf.subject),
+    let chains = Check::pass(
+        what,
+        format!(
+            "{} chains to the trust anchor {anchor_name}",
+            chain[0].1.subject
         ),
+    );
+    match verifier.verify_client_cert(&chain[0].0, &intermediates, at) {
+        Ok(_) => chains,
         Err(e) => match IdentityError::from(e) {
+            IdentityError::Expired { .. } | IdentityError::NotYetValid { .. } => chains,
             IdentityError::UnknownCa => Check::fail(
                 what,
-                format!(
-                    "the certificate is not signed by your trust anchors (trust anchors differ): its chain ends at {last_issuer}, the anchors are {}",
-                    anchors.join(", ")
-                ),
-                "issue the certificate from the mesh's issuer, or mount the trust anchors of the CA that issued it (during a rotation, both old and new in one bundle)",
+                "the certificate is not signed by your trust anchors (trust anchors differ)",
+                differ,
             ),
             other => Check::fail(
                 what,
