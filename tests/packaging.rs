@@ -21,7 +21,12 @@ const SIZES: [u32; 8] = [16, 24, 32, 48, 64, 128, 256, 512];
 /// A PNG's width and height, from its IHDR chunk.
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
     assert_eq!(&bytes[12..16], b"IHDR");
     let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
     (be(16), be(20))
@@ -66,7 +71,10 @@ fn every_deb_asset_but_the_binary_is_in_the_repository() {
         "packaging/io.github.meshlens.meshlens.desktop",
         "packaging/io.github.meshlens.meshlens.metainfo.xml",
     ] {
-        assert!(assets.iter().any(|a| a == required), "the .deb lacks {required}");
+        assert!(
+            assets.iter().any(|a| a == required),
+            "the .deb lacks {required}"
+        );
     }
     for asset in assets.iter().filter(|a| !a.starts_with("target/")) {
         assert!(root().join(asset).is_file(), "{asset} is missing");
