@@ -201,20 +201,16 @@ async fn probe(addr: &str, credentials: &Credentials) -> Vec<Check> {
                 .unwrap_or_else(|_| "a certificate without an identity".into());
             // In TLS 1.3 the proxy judges our certificate after our side has finished, so its
             // refusal arrives as an alert on the first read: the request tells.
-            match request(tls, addr, None).await {
-                Err(e) if rejected_by_peer(&e).is_some() => {
-                    let refused = rejected_by_peer(&e).expect("checked");
-                    checks.push(tls_failure(refused));
-                    return checks;
-                }
-                answer => {
-                    checks.push(Check::pass(
-                        "tls",
-                        format!("TLS 1.3 with {server}, whose certificate chains to your --ca"),
-                    ));
-                    answer
-                }
+            let answer = request(tls, addr, None).await;
+            if let Some(refused) = answer.as_ref().err().and_then(rejected_by_peer) {
+                checks.push(tls_failure(refused));
+                return checks;
             }
+            checks.push(Check::pass(
+                "tls",
+                format!("TLS 1.3 with {server}, whose certificate chains to your --ca"),
+            ));
+            answer
         }
         Auth::Token(token) => request(tcp, addr, Some(token)).await,
     };
