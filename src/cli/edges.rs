@@ -41,6 +41,7 @@ pub struct EdgesArgs {
     /// range of the Prometheus query (1m).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub window: Option<Duration>,
+    /// How to print: a table, or JSON.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }

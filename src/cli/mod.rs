@@ -20,7 +20,9 @@ macro_rules! out {
 }
 
 mod avro;
+mod completions;
 mod connect;
+mod doctor;
 mod edges;
 mod identity;
 mod policy;
@@ -80,6 +82,10 @@ pub enum Command {
     /// Bring up a whole mesh in this process from a manifest (the bundled demo by default).
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Check a proxy configuration or a connection to a mesh, and say how to fix what is wrong.
+    Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
 }
 
 #[cfg(feature = "gui")]
@@ -134,6 +140,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Replay(args)) => replay::run(args),
         Some(Command::Top(args)) => top::run(args),
         Some(Command::Sandbox(cmd)) => sandbox::run(cmd),
+        Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::Completions(args)) => completions::run(args),
     }
 }
 

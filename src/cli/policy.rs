@@ -52,6 +52,7 @@ pub enum PolicyCommand {
         /// The client is not meshed (plaintext).
         #[arg(long, conflicts_with = "client_id")]
         unauthenticated: bool,
+        /// The client's source address (policies' networks and Linkerd's localhost rule see it).
         #[arg(long, value_name = "IP")]
         client_ip: IpAddr,
         /// HTTP method (default GET, or POST with --grpc). Without --method, --path and

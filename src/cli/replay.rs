@@ -23,6 +23,7 @@ pub struct ReplayArgs {
     /// Start this far into the recording (`90s`, `5m`).
     #[arg(long, value_name = "OFFSET", value_parser = humantime::parse_duration)]
     pub from: Option<Duration>,
+    /// How to print: a table, or JSON.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }

@@ -27,13 +27,16 @@ pub enum SchemaCommand {
         /// Print only the Parsing Canonical Form.
         #[arg(long)]
         pcf: bool,
+        /// The fingerprint: Avro's 64-bit Rabin (what single-object encoding carries), MD5 or SHA-256.
         #[arg(long, value_enum, default_value_t = Algorithm::Rabin)]
         algorithm: Algorithm,
     },
     /// Can a reader schema read data written with a writer schema? Exit 0 yes, 1 no, 2 error.
     Compat {
+        /// The schema the consumer reads with (.avsc).
         #[arg(long)]
         reader: PathBuf,
+        /// The schema the producer wrote with (.avsc).
         #[arg(long)]
         writer: PathBuf,
         /// Print the result as JSON.
@@ -61,13 +64,17 @@ pub enum SchemaCommand {
         subject: Option<String>,
         #[command(flatten)]
         registry_auth: super::registry::AuthArgs,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show what changed between two versions and what each change does to compatibility.
     Diff {
+        /// The earlier version (.avsc).
         old: PathBuf,
+        /// The later version (.avsc).
         new: PathBuf,
+        /// Print the changes as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -18,6 +18,7 @@ pub struct TapArgs {
     pub auth: super::connect::TapAuthArgs,
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// How to print: a table, or JSON.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     /// Stop after this many events.
@@ -34,18 +35,22 @@ pub struct FilterArgs {
     /// Only requests to this workload (namespace/name).
     #[arg(long, value_name = "NS/NAME")]
     pub to: Option<String>,
+    /// Only requests from this namespace.
     #[arg(long, value_name = "NS")]
     pub from_namespace: Option<String>,
+    /// Only requests to this namespace.
     #[arg(long, value_name = "NS")]
     pub to_namespace: Option<String>,
     /// An mTLS identity on either side.
     #[arg(long)]
     pub identity: Option<String>,
+    /// Only requests with this HTTP method (GET, POST, ...).
     #[arg(long)]
     pub method: Option<String>,
     /// A path prefix, e.g. /v1/orders.
     #[arg(long)]
     pub path: Option<String>,
+    /// Only requests to this authority (host:port).
     #[arg(long)]
     pub authority: Option<String>,
     /// A status class: 1xx .. 5xx (request-start events carry none and are left out).

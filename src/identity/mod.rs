@@ -14,7 +14,7 @@ mod tls;
 
 pub use bundle::TrustBundle;
 pub use ca::{Ca, DEFAULT_CLOCK_SKEW, DEFAULT_LEAF_LIFETIME, Leaf, LeafPolicy, renew_at};
-pub use cert::{CertInfo, certs_from_pem, certs_to_pem};
+pub use cert::{CertInfo, certs_from_pem, certs_to_pem, is_signed_by};
 pub use error::{IdentityError, Result};
 pub use name::{ControlPlane, DEFAULT_CONTROL_NS, DEFAULT_TRUST_DOMAIN, IdentityName};
 pub use resolver::CurrentCert;

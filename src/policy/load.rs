@@ -69,6 +69,13 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), PolicyError>
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
+    // Hidden entries are skipped: a Kubernetes ConfigMap volume holds each file twice more
+    // under `..data` and a timestamped `..<date>` directory, which would load every resource
+    // three times.
+    entries.retain(|e| {
+        e.file_name()
+            .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+    });
     for entry in entries {
         if entry.is_dir() {
             collect_files(&entry, out)?;
@@ -300,6 +307,22 @@ fn typed<T: DeserializeOwned>(value: Option<&Value>, root: &str) -> Result<T, (S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_configmap_volume_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("..2026_11_27_06_00_00.1/nested")).unwrap();
+        std::fs::write(d.join("..2026_11_27_06_00_00.1/orders.yaml"), "").unwrap();
+        std::fs::write(d.join("..2026_11_27_06_00_00.1/nested/x.yaml"), "").unwrap();
+        std::os::unix::fs::symlink("..2026_11_27_06_00_00.1", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/orders.yaml", d.join("orders.yaml")).unwrap();
+        std::fs::write(d.join(".swap.yaml"), "").unwrap();
+        let mut files = Vec::new();
+        collect_files(d, &mut files).unwrap();
+        assert_eq!(files, vec![d.join("orders.yaml")]);
+    }
 
     fn load(text: &str) -> (PolicySet, Vec<PolicyError>) {
         let mut set = PolicySet::default();

@@ -9,6 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{ProxyError, Result};
+use crate::identity::IdentityName;
+use crate::policy::defaults::{DefaultPolicy, Settings};
+use crate::policy::ids::IdentityDomain;
 use crate::policy::workload::Workload;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +306,47 @@ impl ProxyConfig {
         })?;
         config.check().map_err(err)?;
         Ok(config)
+    }
+
+    /// The control-plane namespace and trust domain identities are minted in (Linkerd's
+    /// defaults unless the config sets them).
+    pub fn domain(&self) -> IdentityDomain {
+        let defaults = IdentityDomain::default();
+        IdentityDomain {
+            control_namespace: self
+                .control_namespace
+                .clone()
+                .unwrap_or(defaults.control_namespace),
+            trust_domain: self.trust_domain.clone().unwrap_or(defaults.trust_domain),
+        }
+    }
+
+    /// The identity this workload's certificate must carry: its service account's name.
+    pub fn local_identity(&self) -> Result<IdentityName> {
+        let w = &self.workload;
+        let name = self
+            .domain()
+            .service_account(&w.namespace, &w.service_account);
+        Ok(IdentityName::parse(&name)?)
+    }
+
+    /// The policy settings the sidecar evaluates with: the default policy and the domain.
+    pub fn policy_settings(&self) -> Result<Settings> {
+        let default_policy = match self
+            .policy
+            .as_ref()
+            .and_then(|p| p.default_policy.as_deref())
+        {
+            Some(p) => p
+                .parse::<DefaultPolicy>()
+                .map_err(|e| ProxyError::Policy(e.to_string()))?,
+            None => DefaultPolicy::default(),
+        };
+        Ok(Settings {
+            default_policy,
+            domain: self.domain(),
+            ..Settings::default()
+        })
     }
 
     fn check(&self) -> Result<(), String> {

@@ -25,8 +25,7 @@ use super::shared::Shared;
 use super::watch::{POLL, stamp};
 use crate::avro::SchemaSource;
 use crate::avro::framing::SniffOptions;
-use crate::identity::IdentityName;
-use crate::policy::defaults::{DefaultPolicy, Settings};
+use crate::policy::defaults::Settings;
 use crate::policy::ids::IdentityDomain;
 use crate::registry::{Auth, ClientSource, RegistryClient, Store, StoreSource};
 use crate::tap::Publisher;
@@ -52,31 +51,12 @@ pub struct Sidecar {
 impl Sidecar {
     /// Binds every listener and starts serving; returns once all of them listen.
     pub async fn start(config: ProxyConfig, tap: Publisher) -> Result<Sidecar> {
-        let defaults = IdentityDomain::default();
-        let domain = IdentityDomain {
-            control_namespace: config
-                .control_namespace
-                .clone()
-                .unwrap_or(defaults.control_namespace),
-            trust_domain: config.trust_domain.clone().unwrap_or(defaults.trust_domain),
-        };
         let w = &config.workload;
-        let local = IdentityName::parse(&domain.service_account(&w.namespace, &w.service_account))?;
-        let credentials = Arc::new(Credentials::load(&config.identity, local)?);
-        let settings = Settings {
-            default_policy: match config
-                .policy
-                .as_ref()
-                .and_then(|p| p.default_policy.as_deref())
-            {
-                Some(p) => p
-                    .parse::<DefaultPolicy>()
-                    .map_err(|e| ProxyError::Policy(e.to_string()))?,
-                None => DefaultPolicy::default(),
-            },
-            domain,
-            ..Settings::default()
-        };
+        let credentials = Arc::new(Credentials::load(
+            &config.identity,
+            config.local_identity()?,
+        )?);
+        let settings = config.policy_settings()?;
         let policy_dir = config.policy.as_ref().map(|p| p.dir.clone());
         let policy = match &policy_dir {
             Some(dir) => PolicyState::load(dir, w, &settings, 1).map_err(ProxyError::Policy)?,
