@@ -212,7 +212,10 @@ fn unknown_key(key: &str) -> String {
         .filter(|(d, k)| *d <= 2.max(k.len() / 3));
     match nearest {
         Some((_, k)) => format!("unknown key `{key}` — try {k}:"),
-        None => format!("unknown key `{key}` — the keys are {}", KEYS.join(": ") + ":"),
+        None => format!(
+            "unknown key `{key}` — the keys are {}",
+            KEYS.join(": ") + ":"
+        ),
     }
 }
 
@@ -308,10 +311,11 @@ impl Test {
                 .avro
                 .iter()
                 .any(|a| a.drift.as_deref().is_some_and(|d| d != "same")),
-            Test::Drift(Some(n)) => e
-                .avro
-                .iter()
-                .any(|a| a.drift.as_deref().is_some_and(|d| d.eq_ignore_ascii_case(n))),
+            Test::Drift(Some(n)) => e.avro.iter().any(|a| {
+                a.drift
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(n))
+            }),
             Test::Text(n) => {
                 http.is_some_and(|h| contains(&h.path, n))
                     || endpoint_contains(&e.source, n)
@@ -329,16 +333,7 @@ mod tests {
 
     /// Response end of web → orders (shop), 503, denied, with an incompatible OrderPlaced.
     fn denied() -> Event {
-        let mut e = request(
-            Direction::Inbound,
-            1,
-            0,
-            "web",
-            "orders",
-            503,
-            Some("deny"),
-        )
-        .remove(2);
+        let mut e = request(Direction::Inbound, 1, 0, "web", "orders", 503, Some("deny")).remove(2);
         e.avro = vec![inspection("OrderPlaced-value", 3, 1, "incompatible")];
         e
     }
@@ -365,11 +360,19 @@ mod tests {
         assert_eq!(hits("to:other/orders"), (false, false));
         assert_eq!(hits("from:WEB"), (true, true));
         assert_eq!(hits("ns:demo"), (true, true));
-        assert_eq!(hits("ns:dem"), (false, false), "a namespace is matched whole");
+        assert_eq!(
+            hits("ns:dem"),
+            (false, false),
+            "a namespace is matched whole"
+        );
         assert_eq!(hits("id:payments.demo"), (false, true));
         assert_eq!(hits("method:get"), (true, true));
         assert_eq!(hits("path:/ord"), (true, true));
-        assert_eq!(hits("path:ord"), (false, false), "a path is matched by prefix");
+        assert_eq!(
+            hits("path:ord"),
+            (false, false),
+            "a path is matched by prefix"
+        );
         assert_eq!(hits("authority:payments"), (false, true));
         assert_eq!(hits("status:5xx"), (true, false));
         assert_eq!(hits("status:200"), (false, true));
@@ -404,10 +407,16 @@ mod tests {
     #[test]
     fn errors_say_what_to_write_instead() {
         let err = |q: &str| Query::parse(q).unwrap_err();
-        assert_eq!(err("to:orders stauts:5xx").message, "unknown key `stauts` — try status:");
+        assert_eq!(
+            err("to:orders stauts:5xx").message,
+            "unknown key `stauts` — try status:"
+        );
         assert_eq!(err("stauts:5xx").term, "stauts:5xx");
         assert!(err("colour:red").message.contains("the keys are from:"));
-        assert_eq!(err("to:").message, "`to:` needs a value, e.g. to:shop/orders");
+        assert_eq!(
+            err("to:").message,
+            "`to:` needs a value, e.g. to:shop/orders"
+        );
         assert_eq!(
             err("status:abc").message,
             "`abc` is not a status: write a code like 200 or a class like 5xx"

@@ -5,6 +5,10 @@ pub mod graph;
 pub mod inspector;
 pub mod layout;
 pub mod shell;
+pub mod tap_export;
+pub mod tap_inspector;
+pub mod tap_rows;
 pub mod tap_view;
+pub mod value_tree;
 
 pub use app::run_app;
