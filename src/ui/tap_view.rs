@@ -26,6 +26,8 @@ pub struct TapView {
     pub export: Export,
     pub show_export: bool,
     rows: FilteredRows,
+    /// The newest row scrolled to while following.
+    followed: Option<u64>,
     /// The selected event, decoded once.
     detail: Option<EventDetail>,
 }
@@ -40,6 +42,7 @@ impl Default for TapView {
             export: Export::default(),
             show_export: false,
             rows: FilteredRows::default(),
+            followed: None,
             detail: None,
         }
     }
@@ -249,9 +252,13 @@ impl TapView {
             .column(Column::auto().at_least(60.0))
             .column(Column::initial(150.0).clip(true))
             .column(Column::remainder().at_least(60.0));
-        if self.follow && rows > 0 {
+        // Scrolled only when the newest row changed: asking every frame makes the scroll
+        // area repaint forever.
+        let newest = self.rows.seq(log, rows.wrapping_sub(1));
+        if self.follow && rows > 0 && self.followed != newest {
             table = table.scroll_to_row(rows - 1, Some(Align::BOTTOM));
         }
+        self.followed = if self.follow { newest } else { None };
         let mut clicked = None;
         table
             .header(ROW_HEIGHT, |mut h| {

@@ -116,7 +116,7 @@ impl ValueTree {
                 ui.horizontal(|ui| {
                     ui.label(text);
                     if exact {
-                        ui.colored_label(ui.visuals().error_fg_color, "← error");
+                        ui.colored_label(ui.visuals().error_fg_color, "error here");
                     }
                     if !path.is_empty() && self.redacted.contains(&field_path(path)) {
                         ui.weak("(redacted)");
@@ -138,7 +138,7 @@ impl ValueTree {
             .default_open(depth < 2 || error)
             .show(ui, |ui| {
                 if exact {
-                    ui.colored_label(ui.visuals().error_fg_color, "← error");
+                    ui.colored_label(ui.visuals().error_fg_color, "error here");
                 }
                 for (key, child_path, child) in &children {
                     self.node(ui, salt, key, child_path, child, depth + 1);
