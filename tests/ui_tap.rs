@@ -28,7 +28,7 @@ fn workload(name: &str, ns: &str, port: u16) -> Endpoint {
 /// The response end of one inbound request; `stream` picks its shape:
 /// multiples of 10 fail with 503, multiples of 7 are denied, 13 carries an invalid body.
 fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
-    let denied = stream % 7 == 0;
+    let denied = stream.is_multiple_of(7);
     let invalid = stream == 13;
     Event {
         stream,
@@ -51,7 +51,7 @@ fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
             method: "POST".into(),
             authority: "orders:8080".into(),
             path: "/orders".into(),
-            status: Some(if stream % 10 == 0 { 503 } else { 200 }),
+            status: Some(if stream.is_multiple_of(10) { 503 } else { 200 }),
             latency_us: Some(2_500),
             ..Http::default()
         }),
