@@ -344,3 +344,42 @@ fn export_writes_the_shown_rows_as_csv() {
     h.run_steps(2);
     h.get_by_label_contains("Could not write");
 }
+
+#[test]
+fn a_full_log_of_200k_events_is_shown_and_filtered_a_slice_per_frame() {
+    let mut s = Shell::new("test events");
+    s.welcome = false;
+    s.tab = Tab::Tap;
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    for i in 0..200_000 {
+        s.apply(&request(i, &web, &orders));
+    }
+    assert_eq!(s.mesh.log().len(), 200_000);
+    let mut h = harness(s);
+    h.run_steps(2);
+    h.get_by_label("200000 events held");
+    // Following: the newest row is built, the oldest is not.
+    h.get_by_label("#199999");
+    assert!(h.query_by_label("#0").is_none());
+
+    h.get_by_label("Filter").focus();
+    h.get_by_label("Filter").type_text("status:5xx");
+    h.step();
+    h.step();
+    // No frame matches the whole log: the first ones show part of the answer and say so.
+    let shown = shown_streams(&h);
+    assert!(
+        !shown.is_empty() && shown.len() < 20_000,
+        "{} rows",
+        shown.len()
+    );
+    assert!(shown.iter().all(|s| s.is_multiple_of(10)));
+    assert!(shown.windows(2).all(|w| w[0] < w[1]), "oldest first");
+    h.get_by_label_contains("Filtering…");
+    h.step();
+    assert!(
+        shown_streams(&h).len() > shown.len(),
+        "the next frame goes on"
+    );
+}

@@ -151,7 +151,10 @@ fn identities(ui: &mut egui::Ui, e: &Event) {
             "{side}: {}",
             ep.identity.as_deref().unwrap_or("(no identity proven)")
         ));
-        ui.weak(format!("    {} at {}", workload(ep), ep.addr));
+        ui.weak(match workload(ep) {
+            Some(w) => format!("    {w} at {}", ep.addr),
+            None => format!("    at {}", ep.addr),
+        });
     }
     if e.tls.secured {
         ui.label("TLS: mTLS, both identities proven");
@@ -166,11 +169,11 @@ fn identities(ui: &mut egui::Ui, e: &Event) {
     }
 }
 
-fn workload(ep: &Endpoint) -> String {
+fn workload(ep: &Endpoint) -> Option<String> {
     match (&ep.namespace, &ep.workload) {
-        (Some(ns), Some(w)) => format!("{ns}/{w}"),
-        (None, Some(w)) => w.clone(),
-        _ => "unknown workload".into(),
+        (Some(ns), Some(w)) => Some(format!("{ns}/{w}")),
+        (None, Some(w)) => Some(w.clone()),
+        _ => None,
     }
 }
 

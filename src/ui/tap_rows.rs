@@ -52,7 +52,7 @@ impl FilteredRows {
                 rows.push_back(seq);
             }
             n += 1;
-            !n.is_multiple_of(256) || Instant::now() < deadline
+            !n.is_multiple_of(64) || Instant::now() < deadline
         });
         self.scanned_to < log.next_seq()
     }

@@ -116,6 +116,13 @@ impl TapView {
         }
         // The table gets what the details panel leaves, and scrolls sideways when narrow.
         egui::CentralPanel::default().show(ui, |ui| {
+            if self.rows.is_empty(mesh.log()) && self.rows.progress(mesh.log()) >= 1.0 {
+                ui.weak(if mesh.log().is_empty() {
+                    "No events yet: they appear here as proxies report them."
+                } else {
+                    "No held event matches the filter."
+                });
+            }
             // Scrolling up (wheel or trackpad) over the table pauses following; read before
             // a scroll area consumes it.
             if self.follow
@@ -235,6 +242,8 @@ impl TapView {
     fn table_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
         let log = mesh.log();
         let rows = self.rows.len(log);
+        // A click anywhere on a row selects it, so cell text must not take the click.
+        ui.style_mut().interaction.selectable_labels = false;
         let mut table = TableBuilder::new(ui)
             .striped(true)
             .animate_scrolling(false)

@@ -98,11 +98,11 @@ impl ValueTree {
         let error = self.on_error_path(path);
         let exact = self.error_paths.iter().any(|p| p == path);
         let children: Vec<(String, String, &Value)> = match v {
-            Value::Object(map) => map
+            Value::Object(map) if !map.is_empty() => map
                 .iter()
                 .map(|(k, c)| (k.clone(), format!("{path}.{k}"), c))
                 .collect(),
-            Value::Array(items) => items
+            Value::Array(items) if !items.is_empty() => items
                 .iter()
                 .take(MAX_ITEMS)
                 .enumerate()
@@ -165,6 +165,8 @@ fn unwrap_branch(v: &Value) -> &Value {
 
 fn scalar_text(v: &Value) -> String {
     match v {
+        Value::Array(_) => "[]".into(),
+        Value::Object(_) => "{}".into(),
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     }
