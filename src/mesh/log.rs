@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use crate::avro::Limits;
+use crate::avro::decode::Cursor;
 use crate::tap::{Event, wire};
 
 /// The default capacity: about five minutes of a busy sandbox.
@@ -162,6 +164,33 @@ impl EventLog {
         self.since(0).filter(move |(_, e)| keep(e))
     }
 
+    /// Calls `f` with each held event numbered `seq` and later, oldest first, until it returns
+    /// false; returns the number to continue from. All are decoded into one reused `Event`,
+    /// so a filter over the whole log allocates nothing per event.
+    pub fn scan(&self, seq: u64, mut f: impl FnMut(u64, &Event) -> bool) -> u64 {
+        let first = self.first_seq();
+        let mut seq = seq.max(first);
+        let mut event = Event::lost(0, 0);
+        let limits = Limits::default();
+        while let Some(slot) = usize::try_from(seq - first)
+            .ok()
+            .and_then(|i| self.slots.get(i))
+        {
+            let bytes = usize::try_from(slot.chunk - self.first_chunk)
+                .ok()
+                .and_then(|c| self.chunks.get(c))
+                .and_then(|c| c.get(slot.start..slot.end));
+            seq += 1;
+            let Some(bytes) = bytes else { continue };
+            if wire::decode_into(&mut Cursor::new(bytes, &limits), &mut event).is_ok()
+                && !f(seq - 1, &event)
+            {
+                break;
+            }
+        }
+        seq
+    }
+
     /// A datum the log wrote itself always decodes (the tap codec tests hold the writer and
     /// the reader together); were one not to, it is skipped rather than taking the app down.
     fn read(&self, slot: Slot) -> Option<Event> {
@@ -241,6 +270,27 @@ mod tests {
         let mut out = Vec::new();
         wire::encode(e, &mut out);
         out.len()
+    }
+
+    #[test]
+    fn scan_reuses_one_event_and_can_stop_and_resume() {
+        let mut log = EventLog::new(4);
+        (0..6).for_each(|i| {
+            log.push(&event(i));
+        });
+        let mut seen = Vec::new();
+        let next = log.scan(0, |seq, e| {
+            seen.push((seq, e.stream));
+            seq < 3
+        });
+        assert_eq!(seen, vec![(2, 2), (3, 3)], "starts at the oldest held");
+        assert_eq!(next, 4);
+        let next = log.scan(next, |seq, _| {
+            seen.push((seq, 0));
+            true
+        });
+        assert_eq!(next, 6);
+        assert_eq!(seen.len(), 4);
     }
 
     #[test]

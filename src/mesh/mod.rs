@@ -22,6 +22,7 @@ pub mod histogram;
 pub mod log;
 pub mod metrics;
 pub mod policy_hits;
+pub mod query;
 pub mod routes;
 pub mod window;
 

@@ -7,6 +7,10 @@ pub mod layout;
 pub mod log_panel;
 pub mod palette;
 pub mod shell;
+pub mod tap_export;
+pub mod tap_inspector;
+pub mod tap_rows;
 pub mod tap_view;
+pub mod value_tree;
 
 pub use app::run_app;

@@ -1,20 +1,35 @@
 //! The tap view: the model's event log as a virtualized table (only visible rows are
-//! decoded), following the newest events until paused, and the selected event in full.
+//! decoded), narrowed by a query, following the newest events until paused, with the
+//! selected event in a side panel and the shown rows exportable.
 
 use egui::{Align, RichText, TextEdit};
 use egui_extras::{Column, TableBuilder};
 
+use super::tap_export::{Export, Format};
+use super::tap_inspector::EventDetail;
+use super::tap_rows::FilteredRows;
 use crate::mesh::Mesh;
-use crate::tap::{Event, EventKind};
+use crate::mesh::query::{Query, QueryError, SYNTAX_HELP};
+use crate::tap::{Endpoint, EventKind};
 
 const ROW_HEIGHT: f32 = 20.0;
 
 #[derive(Debug)]
 pub struct TapView {
+    /// Keep the newest row in view; scrolling up pauses it.
     pub follow: bool,
     pub selected: Option<u64>,
+    /// What is typed in the filter box.
+    pub query_text: String,
+    /// Why `query_text` did not parse; the last query that did stays applied.
+    pub query_error: Option<QueryError>,
+    pub export: Export,
+    pub show_export: bool,
+    rows: FilteredRows,
+    /// The newest row scrolled to while following.
+    followed: Option<u64>,
     /// The selected event, decoded once.
-    detail: Option<(u64, Event)>,
+    detail: Option<EventDetail>,
 }
 
 impl Default for TapView {
@@ -22,6 +37,12 @@ impl Default for TapView {
         TapView {
             follow: true,
             selected: None,
+            query_text: String::new(),
+            query_error: None,
+            export: Export::default(),
+            show_export: false,
+            rows: FilteredRows::default(),
+            followed: None,
             detail: None,
         }
     }
@@ -53,7 +74,7 @@ fn clock(time_us: i64) -> String {
 
 /// The workload's name; else the service account and namespace its identity proves (an
 /// inbound proxy knows its client only by identity); else the address.
-fn endpoint(e: &crate::tap::Endpoint) -> String {
+fn endpoint(e: &Endpoint) -> String {
     if let Some(w) = &e.workload {
         return w.clone();
     }
@@ -68,35 +89,166 @@ fn endpoint(e: &crate::tap::Endpoint) -> String {
 }
 
 impl TapView {
+    /// The rows currently shown, as sequence numbers, oldest first.
+    pub fn shown(&self, mesh: &Mesh) -> Vec<u64> {
+        self.rows.all(mesh.log())
+    }
+
+    /// The selected event as the inspector shows it.
+    pub fn detail(&self) -> Option<&EventDetail> {
+        self.detail.as_ref()
+    }
+
     pub fn ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
-        let log = mesh.log();
-        ui.horizontal(|ui| {
-            ui.checkbox(&mut self.follow, "Follow newest");
-            ui.label(format!("{} events held", log.len()));
-            if log.evicted() > 0 {
-                ui.weak(format!("({} older ones dropped)", log.evicted()));
-            }
-        });
+        self.export.poll();
+        if self.rows.update(mesh.log()) {
+            ui.request_repaint();
+        }
+        self.toolbar(ui, mesh);
+        if self.show_export {
+            self.export_ui(ui, mesh);
+        }
         if self.selected.is_some() {
             egui::Panel::right("tap_details")
                 .resizable(true)
-                .default_size(360.0)
+                .default_size(420.0)
                 .show(ui, |ui| self.details_ui(ui, mesh));
         }
         // The table gets what the details panel leaves, and scrolls sideways when narrow.
         egui::CentralPanel::default().show(ui, |ui| {
+            if self.rows.is_empty(mesh.log()) && self.rows.progress(mesh.log()) >= 1.0 {
+                ui.weak(if mesh.log().is_empty() {
+                    "No events yet: they appear here as proxies report them."
+                } else {
+                    "No held event matches the filter."
+                });
+            }
+            // Scrolling up (wheel or trackpad) over the table pauses following; read before
+            // a scroll area consumes it.
+            if self.follow
+                && ui.rect_contains_pointer(ui.max_rect())
+                && ui.input(|i| i.smooth_scroll_delta.y > 0.0)
+            {
+                self.follow = false;
+            }
             egui::ScrollArea::horizontal().show(ui, |ui| self.table_ui(ui, mesh));
+        });
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        let log = mesh.log();
+        ui.horizontal(|ui| {
+            let label = ui.label("Filter");
+            let edit = ui
+                .add(
+                    TextEdit::singleline(&mut self.query_text)
+                        .hint_text("to:orders status:5xx subject:OrderPlaced invalid")
+                        .desired_width(420.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(SYNTAX_HELP);
+            if edit.changed() {
+                self.apply_query();
+            }
+            ui.separator();
+            ui.toggle_value(&mut self.follow, "Follow newest")
+                .on_hover_text("Keep the newest event in view; scrolling up pauses");
+            if !self.follow && ui.button("Jump to newest").clicked() {
+                self.follow = true;
+            }
+            ui.separator();
+            let shown = self.rows.len(log);
+            if self.rows.query().is_empty() {
+                ui.label(format!("{} events held", log.len()));
+            } else {
+                ui.label(format!("{shown} of {} events", log.len()));
+            }
+            if log.evicted() > 0 {
+                ui.weak(format!("({} older ones dropped)", log.evicted()));
+            }
+            ui.separator();
+            ui.toggle_value(&mut self.show_export, "Export…");
+        });
+        match &self.query_error {
+            Some(err) => {
+                ui.colored_label(ui.visuals().error_fg_color, err.to_string());
+            }
+            None => {
+                let done = self.rows.progress(log);
+                if done < 1.0 {
+                    ui.weak(format!("Filtering… {:.0}%", done * 100.0));
+                }
+            }
+        }
+    }
+
+    /// Parses the filter text; a query that parses replaces the applied one.
+    fn apply_query(&mut self) {
+        match Query::parse(&self.query_text) {
+            Ok(q) => {
+                self.query_error = None;
+                if &q != self.rows.query() {
+                    self.rows.set_query(q);
+                }
+            }
+            Err(e) => self.query_error = Some(e),
+        }
+    }
+
+    fn export_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        ui.horizontal(|ui| {
+            let label = ui.label("Save to");
+            ui.add(TextEdit::singleline(&mut self.export.path).desired_width(320.0))
+                .labelled_by(label.id);
+            for f in [Format::Csv, Format::JsonLines, Format::JsonArray] {
+                if ui
+                    .selectable_label(self.export.format == f, f.label())
+                    .clicked()
+                {
+                    self.export.set_format(f);
+                }
+            }
+            let n = self.rows.len(mesh.log());
+            let save = ui.add_enabled(
+                !self.export.running(),
+                egui::Button::new(format!("Save {n} rows")),
+            );
+            if save.clicked() {
+                let log = mesh.log();
+                let events = self
+                    .rows
+                    .all(log)
+                    .into_iter()
+                    .filter_map(|seq| Some((seq, log.get(seq)?)))
+                    .collect();
+                let ctx = ui.ctx().clone();
+                self.export.start(events, move || ctx.request_repaint());
+            }
+            if self.export.running() {
+                ui.spinner();
+            }
+            match &self.export.outcome {
+                Some(Ok(msg)) => {
+                    ui.label(msg);
+                }
+                Some(Err(msg)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, msg);
+                }
+                None => {}
+            }
         });
     }
 
     fn table_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
         let log = mesh.log();
-        let first = log.first_seq();
-        let rows = log.len();
+        let rows = self.rows.len(log);
+        // A click anywhere on a row selects it, so cell text must not take the click.
+        ui.style_mut().interaction.selectable_labels = false;
         let mut table = TableBuilder::new(ui)
             .striped(true)
             .animate_scrolling(false)
             .resizable(true)
+            .sense(egui::Sense::click())
             .cell_layout(egui::Layout::left_to_right(Align::Center))
             .column(Column::auto().at_least(50.0))
             .column(Column::auto().at_least(90.0))
@@ -109,9 +261,13 @@ impl TapView {
             .column(Column::auto().at_least(60.0))
             .column(Column::initial(150.0).clip(true))
             .column(Column::remainder().at_least(60.0));
-        if self.follow && rows > 0 {
+        // Scrolled only when the newest row changed: asking every frame makes the scroll
+        // area repaint forever.
+        let newest = self.rows.seq(log, rows.wrapping_sub(1));
+        if self.follow && rows > 0 && self.followed != newest {
             table = table.scroll_to_row(rows - 1, Some(Align::BOTTOM));
         }
+        self.followed = if self.follow { newest } else { None };
         let mut clicked = None;
         table
             .header(ROW_HEIGHT, |mut h| {
@@ -135,7 +291,9 @@ impl TapView {
             })
             .body(|body| {
                 body.rows(ROW_HEIGHT, rows, |mut row| {
-                    let seq = first + row.index() as u64;
+                    let Some(seq) = self.rows.seq(log, row.index()) else {
+                        return;
+                    };
                     let Some(e) = log.get(seq) else { return };
                     row.set_selected(self.selected == Some(seq));
                     row.col(|ui| {
@@ -169,10 +327,10 @@ impl TapView {
                     row.col(|ui| {
                         if let Some(s) = http.and_then(|h| h.status) {
                             let text = RichText::new(s.to_string());
-                            ui.label(if s >= 500 {
-                                text.color(ui.visuals().error_fg_color)
-                            } else {
-                                text
+                            ui.label(match s {
+                                500.. => text.color(ui.visuals().error_fg_color),
+                                400..500 => text.color(ui.visuals().warn_fg_color),
+                                _ => text,
                             });
                         }
                     });
@@ -214,6 +372,9 @@ impl TapView {
                             }
                         }
                     });
+                    if row.response().clicked() {
+                        clicked = Some(seq);
+                    }
                 });
             });
         if let Some(seq) = clicked {
@@ -225,7 +386,7 @@ impl TapView {
     pub fn select(&mut self, seq: u64, mesh: &Mesh) {
         self.selected = Some(seq);
         self.follow = false;
-        self.detail = mesh.log().get(seq).map(|e| (seq, e));
+        self.detail = mesh.log().get(seq).map(|e| EventDetail::new(seq, e));
     }
 
     fn details_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
@@ -236,104 +397,15 @@ impl TapView {
                 self.detail = None;
             }
         });
-        let Some((seq, e)) = &self.detail else {
+        let Some(detail) = &self.detail else {
             ui.label("This event has left the log.");
             return;
         };
-        if mesh.log().get(*seq).is_none() {
+        if mesh.log().get(detail.seq).is_none() {
             ui.weak("(no longer in the log)");
         }
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            ui.label(format!("#{seq} · {} · {}", kind(e.kind), clock(e.time_us)));
-            ui.label(format!("proxy {} ({:?})", e.proxy, e.direction));
-            ui.separator();
-            ui.strong("Identities");
-            for (side, ep) in [("source", &e.source), ("destination", &e.destination)] {
-                ui.label(format!(
-                    "{side}: {} at {}",
-                    ep.identity.as_deref().unwrap_or("(no identity)"),
-                    ep.addr
-                ));
-            }
-            ui.strong("TLS");
-            ui.label(if e.tls.secured {
-                "mTLS".to_string()
-            } else {
-                format!(
-                    "plaintext{}",
-                    e.tls
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                )
-            });
-            if let Some(h) = &e.http {
-                ui.strong("HTTP");
-                ui.label(format!(
-                    "{} {} {}{} ({})",
-                    h.method,
-                    h.authority,
-                    h.path,
-                    h.status.map(|s| format!(" -> {s}")).unwrap_or_default(),
-                    h.protocol
-                ));
-                if let Some(err) = &h.proxy_error {
-                    ui.colored_label(ui.visuals().error_fg_color, err);
-                }
-            }
-            if let Some(d) = &e.decision {
-                ui.strong("Policy decision");
-                ui.label(format!("{}: {}", d.verdict, d.reason));
-                ui.label(format!("server {}/{}", d.server_kind, d.server_name));
-                if let (Some(k), Some(n)) = (&d.route_kind, &d.route_name) {
-                    ui.label(format!("route {k}/{n}"));
-                }
-                if let (Some(k), Some(n)) = (&d.authz_kind, &d.authz_name) {
-                    ui.label(format!("authorized by {k}/{n}"));
-                }
-                for t in &d.tried {
-                    ui.label(format!(
-                        "tried {}/{}: {}",
-                        t.kind,
-                        t.name,
-                        if t.matched {
-                            "matched".to_string()
-                        } else {
-                            t.miss.clone().unwrap_or_else(|| "no match".into())
-                        }
-                    ));
-                }
-            }
-            for a in &e.avro {
-                ui.separator();
-                ui.strong(format!(
-                    "Avro {} ({})",
-                    a.subject.as_deref().unwrap_or("unknown subject"),
-                    a.framing
-                ));
-                ui.label(format!(
-                    "writer v{} · reader v{} · drift {} · {}",
-                    a.version.map(|v| v.to_string()).unwrap_or("?".into()),
-                    a.reader_version
-                        .map(|v| v.to_string())
-                        .unwrap_or("?".into()),
-                    a.drift.as_deref().unwrap_or("none"),
-                    if a.valid { "valid" } else { "invalid" }
-                ));
-                for err in &a.errors {
-                    ui.colored_label(ui.visuals().error_fg_color, err);
-                }
-                if let Some(json) = &a.value_json {
-                    let label = ui.label("value");
-                    ui.add(
-                        TextEdit::multiline(&mut json.as_str())
-                            .code_editor()
-                            .desired_width(f32::INFINITY),
-                    )
-                    .labelled_by(label.id);
-                }
-            }
-        });
+        egui::ScrollArea::vertical()
+            .auto_shrink(false)
+            .show(ui, |ui| detail.ui(ui, clock));
     }
 }

@@ -1,0 +1,244 @@
+//! The selected tap event in full: the HTTP exchange, both identities and the TLS between
+//! them, the policy decision with the authorizations tried in order, and each Avro message
+//! with its schema reference, its problems and its value as a tree. Shows only what the tap
+//! event carries.
+
+use egui::{CollapsingHeader, Grid, RichText};
+
+use super::value_tree::ValueTree;
+use crate::tap::{Endpoint, Event, Inspection, MessageSide};
+
+/// One event, decoded and its values parsed once when it is selected.
+#[derive(Debug, Clone)]
+pub struct EventDetail {
+    pub seq: u64,
+    pub event: Event,
+    /// One per `event.avro`, `None` where the value did not decode.
+    pub trees: Vec<Option<ValueTree>>,
+}
+
+impl EventDetail {
+    pub fn new(seq: u64, event: Event) -> EventDetail {
+        let trees = event
+            .avro
+            .iter()
+            .map(|a| {
+                a.value_json
+                    .as_deref()
+                    .map(|json| ValueTree::new(json, &a.errors, &a.redacted))
+            })
+            .collect();
+        EventDetail { seq, event, trees }
+    }
+
+    pub fn ui(&self, ui: &mut egui::Ui, clock: impl Fn(i64) -> String) {
+        let e = &self.event;
+        ui.label(format!(
+            "#{} · {:?} · {} · proxy {} ({:?})",
+            self.seq,
+            e.kind,
+            clock(e.time_us),
+            e.proxy,
+            e.direction
+        ));
+        section(ui, "Identities and TLS", |ui| identities(ui, e));
+        if let Some(h) = &e.http {
+            section(ui, "HTTP", |ui| {
+                Grid::new("http").num_columns(2).show(ui, |ui| {
+                    let mut row = |k: &str, v: String| {
+                        ui.weak(k);
+                        ui.label(v);
+                        ui.end_row();
+                    };
+                    row("request", format!("{} {}{}", h.method, h.authority, h.path));
+                    row("protocol", h.protocol.clone());
+                    if let Some(ct) = &h.content_type {
+                        row("content-type", ct.clone());
+                    }
+                    if let Some(s) = h.status {
+                        row("status", s.to_string());
+                    }
+                    if let Some(g) = h.grpc_status {
+                        row("grpc-status", g.to_string());
+                    }
+                    if let Some(l) = h.latency_us {
+                        row("latency", format!("{:.1} ms", l as f64 / 1000.0));
+                    }
+                    row(
+                        "bytes",
+                        format!("{} sent, {} received", h.request_bytes, h.response_bytes),
+                    );
+                });
+                if let Some(err) = &h.proxy_error {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("proxy error: {err}"));
+                }
+                ui.weak("Header values are not part of tap events.");
+            });
+        }
+        if let Some(t) = &e.tcp {
+            section(ui, "TCP", |ui| {
+                ui.label(format!(
+                    "{} bytes in, {} bytes out",
+                    t.bytes_in, t.bytes_out
+                ));
+                if let Some(d) = t.duration_us {
+                    ui.label(format!("open for {:.1} ms", d as f64 / 1000.0));
+                }
+                if let Some(err) = &t.error {
+                    ui.colored_label(ui.visuals().error_fg_color, err);
+                }
+            });
+        }
+        if let Some(d) = &e.decision {
+            section(ui, "Policy decision", |ui| {
+                let verdict = RichText::new(format!("{}: {}", d.verdict, d.reason)).strong();
+                ui.label(if d.verdict == "allow" {
+                    verdict
+                } else {
+                    verdict.color(ui.visuals().error_fg_color)
+                });
+                ui.label(format!("server {}/{}", d.server_kind, d.server_name));
+                if let (Some(k), Some(n)) = (&d.route_kind, &d.route_name) {
+                    ui.label(format!("route {k}/{n}"));
+                }
+                if let (Some(k), Some(n)) = (&d.authz_kind, &d.authz_name) {
+                    ui.label(format!("authorized by {k}/{n}"));
+                }
+                if d.tried.is_empty() {
+                    ui.weak("The proxy reported no list of authorizations tried.");
+                } else {
+                    ui.weak("Authorizations tried, in order:");
+                    for (i, t) in d.tried.iter().enumerate() {
+                        let outcome = if t.matched {
+                            "matched".to_string()
+                        } else {
+                            format!(
+                                "no match: {}",
+                                t.miss.as_deref().unwrap_or("no reason given")
+                            )
+                        };
+                        ui.label(format!("{}. {}/{} — {outcome}", i + 1, t.kind, t.name));
+                    }
+                }
+            });
+        }
+        for (i, (a, tree)) in e.avro.iter().zip(&self.trees).enumerate() {
+            ui.separator();
+            let title = format!(
+                "Avro {} ({})",
+                a.subject.as_deref().unwrap_or("unknown subject"),
+                a.framing
+            );
+            CollapsingHeader::new(RichText::new(title).strong())
+                .id_salt(("avro", self.seq, i))
+                .default_open(true)
+                .show(ui, |ui| {
+                    inspection(ui, a, tree.as_ref(), &format!("{}-{i}", self.seq))
+                });
+        }
+    }
+}
+
+fn section(ui: &mut egui::Ui, title: &str, body: impl FnOnce(&mut egui::Ui)) {
+    ui.separator();
+    ui.strong(title);
+    body(ui);
+}
+
+fn identities(ui: &mut egui::Ui, e: &Event) {
+    for (side, ep) in [("source", &e.source), ("destination", &e.destination)] {
+        ui.label(format!(
+            "{side}: {}",
+            ep.identity.as_deref().unwrap_or("(no identity proven)")
+        ));
+        ui.weak(match workload(ep) {
+            Some(w) => format!("    {w} at {}", ep.addr),
+            None => format!("    at {}", ep.addr),
+        });
+    }
+    if e.tls.secured {
+        ui.label("TLS: mTLS, both identities proven");
+    } else {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!(
+                "TLS: plaintext ({})",
+                e.tls.reason.as_deref().unwrap_or("no reason given")
+            ),
+        );
+    }
+}
+
+fn workload(ep: &Endpoint) -> Option<String> {
+    match (&ep.namespace, &ep.workload) {
+        (Some(ns), Some(w)) => Some(format!("{ns}/{w}")),
+        (None, Some(w)) => Some(w.clone()),
+        _ => None,
+    }
+}
+
+fn inspection(ui: &mut egui::Ui, a: &Inspection, tree: Option<&ValueTree>, salt: &str) {
+    let unknown = || "—".to_string();
+    Grid::new(("schema", salt)).num_columns(2).show(ui, |ui| {
+        let mut row = |k: &str, v: String| {
+            ui.weak(k);
+            ui.label(v);
+            ui.end_row();
+        };
+        if let Some(side) = a.side {
+            row(
+                "message",
+                match side {
+                    MessageSide::Request => "request body".into(),
+                    MessageSide::Response => "response body".into(),
+                },
+            );
+        }
+        row("subject", a.subject.clone().unwrap_or_else(unknown));
+        row("version", a.version.map_or_else(unknown, |v| v.to_string()));
+        row(
+            "schema id",
+            a.schema_id.map_or_else(unknown, |v| v.to_string()),
+        );
+        row(
+            "fingerprint",
+            a.fingerprint
+                .map_or_else(unknown, |f| format!("{:016x}", f as u64)),
+        );
+        if let Some(c) = &a.contract {
+            row(
+                "contract",
+                format!("{c} ({})", a.mode.as_deref().unwrap_or("no mode")),
+            );
+        }
+        if let Some(d) = &a.drift {
+            let reader = a
+                .reader_version
+                .map_or(String::new(), |v| format!(" against reader version {v}"));
+            row("drift", format!("{d}{reader}"));
+        }
+        row(
+            "checks",
+            if a.valid { "valid" } else { "invalid" }.to_string(),
+        );
+    });
+    if a.truncated {
+        ui.weak("Only the first bytes of the body were inspected.");
+    }
+    for err in &a.errors {
+        ui.colored_label(ui.visuals().error_fg_color, err);
+    }
+    if !a.redacted.is_empty() {
+        ui.weak(format!("redacted: {}", a.redacted.join(", ")));
+    }
+    match tree {
+        Some(tree) => tree.ui(ui, salt),
+        None => {
+            ui.weak("No decoded value.");
+        }
+    }
+    ui.weak(
+        "The tap event carries the value as Avro JSON without its schema, so dates, \
+         timestamps and decimals show as their encoded numbers and bytes.",
+    );
+}

@@ -1,0 +1,143 @@
+//! Which log events the tap table shows: the sequence numbers a query keeps, cached across
+//! frames. New events are matched as they arrive; a new query re-reads the log a few
+//! milliseconds per frame, so typing into the filter never stalls a frame even with 200,000
+//! events held.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::mesh::log::EventLog;
+use crate::mesh::query::Query;
+
+/// How long one frame may spend matching events.
+const FRAME_BUDGET: Duration = Duration::from_millis(6);
+
+#[derive(Debug, Default)]
+pub struct FilteredRows {
+    query: Query,
+    /// Sequence numbers that matched, oldest first.
+    rows: VecDeque<u64>,
+    /// The next sequence number to match.
+    scanned_to: u64,
+}
+
+impl FilteredRows {
+    /// Starts over with `query`; the rows fill in over the next frames.
+    pub fn set_query(&mut self, query: Query) {
+        self.query = query;
+        self.rows.clear();
+        self.scanned_to = 0;
+    }
+
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// Forgets evicted events and matches new ones for at most a frame's budget; returns
+    /// whether events are left to match (the caller repaints to continue).
+    pub fn update(&mut self, log: &EventLog) -> bool {
+        let first = log.first_seq();
+        while self.rows.front().is_some_and(|&s| s < first) {
+            self.rows.pop_front();
+        }
+        if self.query.is_empty() {
+            self.scanned_to = log.next_seq();
+            return false;
+        }
+        let deadline = Instant::now() + FRAME_BUDGET;
+        let mut n = 0u32;
+        let (query, rows) = (&self.query, &mut self.rows);
+        self.scanned_to = log.scan(self.scanned_to, |seq, e| {
+            if query.matches(e) {
+                rows.push_back(seq);
+            }
+            n += 1;
+            !n.is_multiple_of(64) || Instant::now() < deadline
+        });
+        self.scanned_to < log.next_seq()
+    }
+
+    /// How many rows the table has (all held events for the empty query).
+    pub fn len(&self, log: &EventLog) -> usize {
+        if self.query.is_empty() {
+            log.len()
+        } else {
+            self.rows.len()
+        }
+    }
+
+    pub fn is_empty(&self, log: &EventLog) -> bool {
+        self.len(log) == 0
+    }
+
+    /// The sequence number of row `i`.
+    pub fn seq(&self, log: &EventLog, i: usize) -> Option<u64> {
+        if self.query.is_empty() {
+            (i < log.len()).then(|| log.first_seq() + i as u64)
+        } else {
+            self.rows.get(i).copied()
+        }
+    }
+
+    /// The row showing event `seq`, if it is shown.
+    pub fn row_of(&self, log: &EventLog, seq: u64) -> Option<usize> {
+        if self.query.is_empty() {
+            let i = seq.checked_sub(log.first_seq())?;
+            (i < log.len() as u64).then_some(i as usize)
+        } else {
+            self.rows.binary_search(&seq).ok()
+        }
+    }
+
+    /// Share of the held events matched so far, for a progress note while re-reading.
+    pub fn progress(&self, log: &EventLog) -> f32 {
+        let held = log.len().max(1) as f32;
+        let done = self.scanned_to.saturating_sub(log.first_seq()) as f32;
+        (done / held).min(1.0)
+    }
+
+    /// All shown sequence numbers, oldest first (for export).
+    pub fn all(&self, log: &EventLog) -> Vec<u64> {
+        (0..self.len(log))
+            .filter_map(|i| self.seq(log, i))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::testing::request;
+    use crate::tap::Direction;
+
+    #[test]
+    fn rows_follow_the_query_new_events_and_eviction() {
+        let mut log = EventLog::new(30);
+        for i in 0..10u64 {
+            let status = if i % 2 == 0 { 200 } else { 503 };
+            for e in request(Direction::Inbound, i, 0, "web", "api", status, None) {
+                log.push(&e);
+            }
+        }
+        let mut rows = FilteredRows::default();
+        assert!(!rows.update(&log));
+        assert_eq!(rows.len(&log), 30);
+        assert_eq!(rows.seq(&log, 0), Some(0));
+        rows.set_query(Query::parse("status:5xx").unwrap());
+        while rows.update(&log) {}
+        // Response start and end of the five failing requests.
+        assert_eq!(rows.len(&log), 10);
+        assert_eq!(rows.seq(&log, 0), Some(4));
+        assert_eq!(rows.row_of(&log, 5), Some(1));
+        assert_eq!(rows.row_of(&log, 6), None);
+        for (stream, status) in [(11, 500), (12, 200)] {
+            for e in request(Direction::Inbound, stream, 0, "web", "api", status, None) {
+                log.push(&e);
+            }
+        }
+        rows.update(&log);
+        assert_eq!(rows.len(&log), 10, "two old matches evicted, two new ones");
+        assert_eq!(rows.all(&log).last(), Some(&32));
+        assert_eq!(rows.progress(&log), 1.0);
+    }
+}

@@ -1,0 +1,385 @@
+//! The tap view over synthetic events, driven headless through egui_kittest with its
+//! accessibility check on: the filter query, its errors, the inspector, follow and pause,
+//! and export to a real file.
+#![cfg(feature = "gui")]
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use meshlens::tap::{
+    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tls, TriedAuthz,
+};
+use meshlens::ui::shell::{Shell, Tab};
+
+const T0: i64 = 1_764_000_000_000_000;
+
+fn workload(name: &str, ns: &str, port: u16) -> Endpoint {
+    Endpoint {
+        addr: format!("10.0.0.{port}:8080"),
+        namespace: Some(ns.into()),
+        workload: Some(name.into()),
+        identity: Some(format!(
+            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
+        )),
+    }
+}
+
+/// The response end of one inbound request; `stream` picks its shape:
+/// multiples of 10 fail with 503, multiples of 7 are denied, 13 carries an invalid body.
+fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
+    let denied = stream.is_multiple_of(7);
+    let invalid = stream == 13;
+    Event {
+        stream,
+        kind: EventKind::ResponseEnd,
+        time_us: T0 + stream as i64 * 10_000,
+        proxy: format!(
+            "{}/{}",
+            server.namespace.as_deref().unwrap_or_default(),
+            server.workload.as_deref().unwrap_or_default()
+        ),
+        direction: Direction::Inbound,
+        source: client.clone(),
+        destination: server.clone(),
+        tls: Tls {
+            secured: true,
+            reason: None,
+        },
+        http: Some(Http {
+            protocol: "HTTP/1.1".into(),
+            method: "POST".into(),
+            authority: "orders:8080".into(),
+            path: "/orders".into(),
+            status: Some(if stream.is_multiple_of(10) { 503 } else { 200 }),
+            latency_us: Some(2_500),
+            ..Http::default()
+        }),
+        tcp: None,
+        decision: Some(Decision {
+            verdict: if denied { "deny" } else { "allow" }.into(),
+            server_kind: "server".into(),
+            server_name: "orders-http".into(),
+            route_kind: Some("httproute".into()),
+            route_name: Some("orders-post".into()),
+            authz_kind: (!denied).then(|| "authorizationpolicy".into()),
+            authz_name: (!denied).then(|| "orders-from-web".into()),
+            reason: if denied {
+                "no authorization matched the client"
+            } else {
+                "authorized"
+            }
+            .into(),
+            tried: vec![
+                TriedAuthz {
+                    kind: "authorizationpolicy".into(),
+                    name: "orders-from-admin".into(),
+                    matched: false,
+                    miss: Some("client identity is not admin".into()),
+                },
+                TriedAuthz {
+                    kind: "authorizationpolicy".into(),
+                    name: "orders-from-web".into(),
+                    matched: !denied,
+                    miss: denied.then(|| "client identity is not web".into()),
+                },
+            ],
+        }),
+        avro: vec![Inspection {
+            side: Some(MessageSide::Request),
+            framing: "confluent".into(),
+            subject: Some("OrderPlaced-value".into()),
+            version: Some(2),
+            schema_id: Some(7),
+            fingerprint: Some(0x1234_5678_9abc_def0),
+            valid: !invalid,
+            errors: if invalid {
+                vec!["qty must be positive at byte 31 (in .lines[1].qty)".into()]
+            } else {
+                Vec::new()
+            },
+            value_json: Some(format!(
+                r#"{{"order_id":"o-{stream}","customer":{{"email":"***","address":{{"zip":"1012"}}}},"lines":[{{"sku":"A-1","qty":2}},{{"sku":"B-2","qty":-1}}],"coupon":{{"string":"SAVE"}}}}"#
+            )),
+            redacted: vec!["customer.email".into()],
+            ..Inspection::default()
+        }],
+        lost: 0,
+    }
+}
+
+/// 40 requests web → orders and 40 orders → payments.
+fn shell() -> Shell {
+    let mut shell = Shell::new("test events");
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    let payments = workload("payments", "billing", 3);
+    for i in 0..40 {
+        shell.apply(&request(i, &web, &orders));
+        shell.apply(&request(100 + i, &orders, &payments));
+    }
+    shell.welcome = false;
+    shell.tab = Tab::Tap;
+    shell
+}
+
+fn harness(shell: Shell) -> Harness<'static, Shell> {
+    Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, shell: &mut Shell| shell.ui(ui), shell)
+}
+
+fn type_query(h: &mut Harness<'static, Shell>, text: &str) {
+    h.get_by_label("Filter").focus();
+    h.run();
+    h.get_by_label("Filter").type_text(text);
+    h.run_steps(3);
+}
+
+/// The streams of the shown rows.
+fn shown_streams(h: &Harness<'static, Shell>) -> Vec<u64> {
+    let s = h.state();
+    s.tap
+        .shown(&s.mesh)
+        .into_iter()
+        .map(|seq| s.mesh.log().get(seq).map_or(u64::MAX, |e| e.stream))
+        .collect()
+}
+
+#[test]
+fn a_query_narrows_the_rows() {
+    let mut h = harness(shell());
+    h.run_steps(3);
+    h.get_by_label("80 events held");
+    type_query(&mut h, "to:orders status:5xx");
+    assert_eq!(shown_streams(&h), vec![0, 10, 20, 30]);
+    h.get_by_label("4 of 80 events");
+    // The table shows the matching rows only: seq 0 is stream 0, seq 2 is stream 1.
+    h.get_by_label("#0");
+    assert!(h.query_by_label("#2").is_none());
+
+    // Negation and free text: denied calls into payments.
+    h.get_by_label("Filter").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Filter")
+        .type_text("payments deny -status:5xx");
+    h.run_steps(3);
+    assert_eq!(shown_streams(&h), vec![105, 112, 119, 126, 133]);
+
+    // New events are matched as they arrive.
+    let web = workload("web", "shop", 1);
+    let payments = workload("payments", "billing", 3);
+    h.state_mut().apply(&request(147, &web, &payments));
+    h.state_mut().apply(&request(148, &web, &payments));
+    h.run_steps(2);
+    assert_eq!(shown_streams(&h), vec![105, 112, 119, 126, 133, 147]);
+}
+
+#[test]
+fn a_bad_query_says_why_in_place_and_keeps_the_last_good_one() {
+    let mut h = harness(shell());
+    h.run_steps(3);
+    type_query(&mut h, "invalid");
+    assert_eq!(shown_streams(&h), vec![13]);
+    type_query(&mut h, " stauts:5xx");
+    h.get_by_label("unknown key `stauts` — try status:");
+    assert_eq!(
+        shown_streams(&h),
+        vec![13],
+        "the last query that parsed stays"
+    );
+    // Fixing the typo clears the message.
+    for _ in 0.." stauts:5xx".len() {
+        h.key_press(egui::Key::Backspace);
+    }
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("unknown key").is_none());
+    assert_eq!(h.state().tap.query_text, "invalid");
+}
+
+#[test]
+fn selecting_a_row_opens_the_inspector() {
+    let mut h = harness(shell());
+    h.run_steps(3);
+    type_query(&mut h, "invalid");
+    h.get_by_label("#26").click();
+    h.run_steps(3);
+    assert_eq!(h.state().tap.selected, Some(26));
+    assert!(!h.state().tap.follow, "selecting pauses following");
+
+    // Identities, TLS and the policy decision with the authorizations tried in order.
+    h.get_by_label_contains("source: web.shop.serviceaccount.identity");
+    h.get_by_label_contains("destination: orders.shop.serviceaccount.identity");
+    h.get_by_label("TLS: mTLS, both identities proven");
+    h.get_by_label("allow: authorized");
+    h.get_by_label("route httproute/orders-post");
+    h.get_by_label("authorized by authorizationpolicy/orders-from-web");
+    h.get_by_label(
+        "1. authorizationpolicy/orders-from-admin — no match: client identity is not admin",
+    );
+    h.get_by_label("2. authorizationpolicy/orders-from-web — matched");
+
+    // The schema reference and the error.
+    h.get_by_label("Avro OrderPlaced-value (confluent)");
+    h.get_by_label("123456789abcdef0");
+    h.get_by_label("qty must be positive at byte 31 (in .lines[1].qty)");
+
+    // The value as a tree: the error's field is open and marked, a union is unwrapped,
+    // nested records are reachable, redaction is noted.
+    h.get_by_label("qty: -1");
+    h.get_by_label("error here");
+    h.get_by_label("coupon: \"SAVE\"");
+    h.get_by_label("(redacted)");
+    let detail = h.state().tap.detail().expect("a selected event");
+    let tree = detail.trees[0].as_ref().expect("a decoded value");
+    assert_eq!(tree.error_paths(), [".lines[1].qty"]);
+    assert!(
+        h.query_by_label("zip: \"1012\"").is_none(),
+        "deeper records start closed"
+    );
+    h.get_by_label("address").click();
+    h.run_steps(3);
+    h.get_by_label("zip: \"1012\"");
+
+    h.get_by_label("Close").click();
+    h.run_steps(2);
+    assert_eq!(h.state().tap.selected, None);
+    assert!(h.query_by_label("error here").is_none());
+}
+
+#[test]
+fn scrolling_up_pauses_and_jump_to_newest_resumes() {
+    let mut h = harness(shell());
+    h.run_steps(3);
+    assert!(h.state().tap.follow);
+    h.get_by_label("#79");
+    assert!(
+        h.query_by_label("#0").is_none(),
+        "only visible rows are built"
+    );
+    h.hover_at(egui::pos2(500.0, 500.0));
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 400.0),
+        phase: egui::TouchPhase::Move,
+        modifiers: egui::Modifiers::NONE,
+        source: egui::MouseWheelSource::Wheel,
+    });
+    h.run_steps(10);
+    assert!(!h.state().tap.follow, "scrolling up paused following");
+    // While paused, new events do not move the view.
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    for i in 200..240 {
+        h.state_mut().apply(&request(i, &web, &orders));
+    }
+    h.run_steps(3);
+    assert!(h.query_by_label("#119").is_none());
+    h.get_by_label("Jump to newest").click();
+    h.run_steps(3);
+    assert!(h.state().tap.follow);
+    h.get_by_label("#119");
+    // The toggle pauses too.
+    h.get_by_label("Follow newest").click();
+    h.run_steps(2);
+    assert!(!h.state().tap.follow);
+}
+
+#[test]
+fn export_writes_the_shown_rows_as_csv() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("denied.csv");
+    let mut h = harness(shell());
+    h.run_steps(3);
+    type_query(&mut h, "to:orders deny");
+    h.get_by_label("Export…").click();
+    h.run_steps(2);
+    h.get_by_label("Save to").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Save to")
+        .type_text(&path.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Save 6 rows").click();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.state().tap.export.outcome.is_none() && Instant::now() < deadline {
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(2);
+    let message = format!("Saved 6 events to {}", path.display());
+    assert_eq!(h.state().tap.export.outcome, Some(Ok(message.clone())));
+    h.get_by_label(&message);
+    let csv = std::fs::read_to_string(&path).expect("the export was written");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "seq,time,source,destination,method,path,status,latency_ms,decision,subjects,valid"
+    );
+    assert_eq!(
+        lines[1],
+        "0,2025-11-24T16:00:00Z,shop/web,shop/orders,POST,/orders,503,2.500,deny,OrderPlaced-value@2,valid"
+    );
+    let streams: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        streams,
+        ["0", "14", "28", "42", "56", "70"],
+        "seq = 2 × stream"
+    );
+
+    // A path that cannot be written is reported in place.
+    h.get_by_label("Save to").focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Save to")
+        .type_text(&dir.path().join("missing/x.csv").display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Save 6 rows").click();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.state().tap.export.outcome.is_none() && Instant::now() < deadline {
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(2);
+    h.get_by_label_contains("Could not write");
+}
+
+#[test]
+fn a_full_log_of_200k_events_is_shown_and_filtered_a_slice_per_frame() {
+    let mut s = Shell::new("test events");
+    s.welcome = false;
+    s.tab = Tab::Tap;
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    for i in 0..200_000 {
+        s.apply(&request(i, &web, &orders));
+    }
+    assert_eq!(s.mesh.log().len(), 200_000);
+    let mut h = harness(s);
+    h.run_steps(2);
+    h.get_by_label("200000 events held");
+    // Following: the newest row is built, the oldest is not.
+    h.get_by_label("#199999");
+    assert!(h.query_by_label("#0").is_none());
+
+    h.get_by_label("Filter").focus();
+    h.get_by_label("Filter").type_text("status:5xx");
+    h.step();
+    h.step();
+    // No frame matches the whole log: the first ones show part of the answer and say so.
+    let shown = shown_streams(&h);
+    assert!(
+        !shown.is_empty() && shown.len() < 20_000,
+        "{} rows",
+        shown.len()
+    );
+    assert!(shown.iter().all(|s| s.is_multiple_of(10)));
+    assert!(shown.windows(2).all(|w| w[0] < w[1]), "oldest first");
+    h.get_by_label_contains("Filtering…");
+    h.step();
+    assert!(
+        shown_streams(&h).len() > shown.len(),
+        "the next frame goes on"
+    );
+}
