@@ -15,6 +15,10 @@ pub const K: f32 = 90.0;
 const COLD: f32 = 0.02;
 /// Repulsion is cut off beyond this distance; it is also the grid's cell size.
 const REACH: f32 = 2.0 * K;
+/// Pull towards the group's anchor, per unit of distance.
+const GRAVITY: f32 = 0.2;
+/// Nodes of different groups push this much harder, so namespaces do not overlap.
+const APART: f32 = 4.0;
 /// Heat kept per step.
 const COOLING: f32 = 0.96;
 
@@ -130,7 +134,7 @@ impl Layout {
             return;
         }
         let per_group = self.ids.len() as f32 / groups as f32;
-        let r = (groups as f32 * K * per_group.sqrt() * 0.8 / std::f32::consts::PI).max(K * 2.5);
+        let r = (groups as f32 * K * per_group.sqrt() * 0.8 / std::f32::consts::PI).max(K * 3.5);
         for (g, a) in self.anchors.iter_mut().enumerate() {
             let t = g as f32 / groups as f32 * std::f32::consts::TAU;
             *a = [r * t.cos(), r * t.sin()];
@@ -223,7 +227,7 @@ impl Layout {
             let [ax, ay] = self.anchors[self.group[i] as usize];
             let p = &mut self.pos[i];
             let [fx, fy] = self.force[i];
-            let (fx, fy) = (fx + (ax - p[0]) * 0.1, fy + (ay - p[1]) * 0.1);
+            let (fx, fy) = (fx + (ax - p[0]) * GRAVITY, fy + (ay - p[1]) * GRAVITY);
             let len = (fx * fx + fy * fy).sqrt();
             if len > 0.0 && len.is_finite() {
                 let m = len.min(max_move) / len;
@@ -234,7 +238,8 @@ impl Layout {
         self.heat *= COOLING;
     }
 
-    /// Pairs closer than `REACH` push apart with force K²/d; the grid finds them.
+    /// Pairs closer than `REACH` push apart with force K²/d (more across groups); the grid
+    /// finds them.
     fn repel(&mut self) {
         self.cells.clear();
         self.cells.extend(
@@ -250,6 +255,7 @@ impl Layout {
         }
         for i in 0..self.pos.len() {
             let p = self.pos[i];
+            let group = self.group[i];
             let (cx, cy) = (cell_of(p[0]), cell_of(p[1]));
             let mut f = [0.0f32; 2];
             for ny in cy - 1..=cy + 1 {
@@ -279,7 +285,10 @@ impl Layout {
                         if d2 >= REACH * REACH {
                             continue;
                         }
-                        let s = K * K / d2.max(1.0);
+                        let mut s = K * K / d2.max(1.0);
+                        if self.group[j as usize] != group {
+                            s *= APART;
+                        }
                         f[0] += dx * s;
                         f[1] += dy * s;
                     }

@@ -155,7 +155,9 @@ fn namespace_colour(ns: &str) -> Color32 {
     let h = ns
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-    let hue = (h % 360) as f32 / 360.0;
+    // Mixed, so names that differ in one letter (ns-1, ns-2) get far-apart hues.
+    let h = (h ^ (h >> 15)).wrapping_mul(0x2C1B_3C6D);
+    let hue = ((h >> 12) % 360) as f32 / 360.0;
     egui::ecolor::Hsva::new(hue, 0.45, 0.75, 1.0).into()
 }
 
