@@ -517,7 +517,8 @@ impl GraphView {
         }
     }
 
-    /// Each namespace's bounding box in layout units, padded.
+    /// Each namespace's bounding box in layout units, padded. Nodes outside the mesh get
+    /// none: they are not a group, and their box would span the picture.
     fn namespace_boxes<'m>(&self, mesh: &'m Mesh) -> BTreeMap<&'m str, ([f32; 2], [f32; 2])> {
         let graph = mesh.graph();
         let pad = NODE_RADIUS + 28.0;
@@ -526,6 +527,9 @@ impl GraphView {
             let (Some(n), Some(p)) = (graph.node(id), self.layout.position(id)) else {
                 continue;
             };
+            if n.namespace.is_none() {
+                continue;
+            }
             let (lo, hi) = ([p[0] - pad, p[1] - pad], [p[0] + pad, p[1] + pad]);
             boxes
                 .entry(namespace(n))
