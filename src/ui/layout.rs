@@ -145,14 +145,6 @@ impl Layout {
         self.heat > COLD
     }
 
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
     /// The middle of the bounding box, which the view centres on.
     pub fn centre(&self) -> [f32; 2] {
         match self.bounds() {

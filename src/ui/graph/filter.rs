@@ -24,12 +24,6 @@ pub struct Filter {
     pub only_drift: bool,
 }
 
-impl Filter {
-    pub fn is_active(&self) -> bool {
-        *self != Filter::default()
-    }
-}
-
 pub fn namespace(n: &Node) -> &str {
     n.namespace.as_deref().unwrap_or(NO_NAMESPACE)
 }
