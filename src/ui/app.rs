@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 
+use super::frame_log::FrameLog;
 use super::shell::Shell;
 use crate::sources::sandbox::{SandboxSource, State};
 
@@ -16,10 +17,11 @@ const INGEST_BUDGET: Duration = Duration::from_millis(4);
 pub struct MeshlensApp {
     shell: Shell,
     source: Option<SandboxSource>,
+    frame_log: Option<FrameLog>,
 }
 
 impl MeshlensApp {
-    fn new(ctx: &egui::Context, demo: bool) -> MeshlensApp {
+    fn new(ctx: &egui::Context, demo: bool, started: Instant) -> MeshlensApp {
         let source = demo.then(|| {
             let ctx = ctx.clone();
             // Coalesced: a burst of events becomes one frame.
@@ -35,6 +37,7 @@ impl MeshlensApp {
         MeshlensApp {
             shell: Shell::new(label),
             source,
+            frame_log: FrameLog::from_env(started),
         }
     }
 }
@@ -66,13 +69,17 @@ impl eframe::App for MeshlensApp {
         };
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if let Some(log) = &mut self.frame_log {
+            log.frame(frame.info().cpu_usage);
+        }
         self.shell.ui(ui);
     }
 }
 
 /// Opens the window; with `demo`, the bundled sandbox runs inside and feeds it.
 pub fn run_app(demo: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("meshlens")
@@ -82,7 +89,7 @@ pub fn run_app(demo: bool) -> anyhow::Result<ExitCode> {
     eframe::run_native(
         "meshlens",
         options,
-        Box::new(move |cc| Ok(Box::new(MeshlensApp::new(&cc.egui_ctx, demo)))),
+        Box::new(move |cc| Ok(Box::new(MeshlensApp::new(&cc.egui_ctx, demo, started)))),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! The desktop app. Views are plain egui over the engine's data; only `app.rs` knows eframe.
 
 mod app;
+pub mod frame_log;
 pub mod graph;
 pub mod inspector;
 pub mod layout;

@@ -1,0 +1,140 @@
+//! The app's Shell on a synthetic mesh, to look at and time the graph view at scale:
+//! `cargo run --example graph_scale -- 500 5000` opens a window with 500 workloads in ten
+//! namespaces and 5,000 edges, with traffic flowing (100 requests per frame). With
+//! `MESHLENS_FRAME_LOG=1` it logs frame times like the app does.
+
+use std::time::Instant;
+
+use eframe::egui;
+use meshlens::tap::{Decision, Direction, Endpoint, Event, EventKind, Http, Tls};
+use meshlens::ui::frame_log::FrameLog;
+use meshlens::ui::shell::Shell;
+
+const T0: i64 = 1_764_000_000_000_000;
+
+fn workload(i: u32) -> Endpoint {
+    let (name, ns) = (format!("svc-{i}"), format!("ns-{}", i % 10));
+    Endpoint {
+        addr: format!("10.{}.{}.{}:8080", i >> 16, (i >> 8) & 255, i & 255),
+        identity: Some(format!(
+            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
+        )),
+        namespace: Some(ns),
+        workload: Some(name),
+    }
+}
+
+fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
+    Event {
+        stream,
+        kind: EventKind::ResponseEnd,
+        time_us: T0 + stream as i64 * 100,
+        proxy: "synthetic".into(),
+        direction: Direction::Inbound,
+        source: client.clone(),
+        destination: server.clone(),
+        tls: Tls {
+            secured: !stream.is_multiple_of(7),
+            reason: None,
+        },
+        http: Some(Http {
+            protocol: "HTTP/1.1".into(),
+            method: "GET".into(),
+            authority: "svc:8080".into(),
+            path: "/".into(),
+            status: Some(200),
+            latency_us: Some(1_000 + stream % 4_000),
+            ..Http::default()
+        }),
+        tcp: None,
+        decision: Some(Decision {
+            verdict: if stream.is_multiple_of(53) {
+                "deny"
+            } else {
+                "allow"
+            }
+            .into(),
+            server_kind: "server".into(),
+            server_name: "http".into(),
+            route_kind: None,
+            route_name: None,
+            authz_kind: None,
+            authz_name: None,
+            reason: "synthetic".into(),
+            tried: Vec::new(),
+        }),
+        avro: Vec::new(),
+        lost: 0,
+    }
+}
+
+struct Scale {
+    shell: Shell,
+    pairs: Vec<(Endpoint, Endpoint)>,
+    stream: u64,
+    log: Option<FrameLog>,
+}
+
+impl eframe::App for Scale {
+    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        for _ in 0..100 {
+            let (a, b) = &self.pairs[self.stream as usize % self.pairs.len()];
+            self.stream += 1;
+            let e = request(self.stream, a, b);
+            self.shell.apply(&e);
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if let Some(log) = &mut self.log {
+            log.frame(frame.info().cpu_usage);
+        }
+        self.shell.ui(ui);
+        ui.ctx().request_repaint();
+    }
+}
+
+fn main() -> eframe::Result {
+    let started = Instant::now();
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
+    let nodes = args.next().and_then(Result::ok).unwrap_or(500).max(2);
+    let edges = args.next().and_then(Result::ok).unwrap_or(5_000).max(1);
+    let ends: Vec<Endpoint> = (0..nodes as u32).map(|i| workload(i + 1)).collect();
+    let mut pairs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    while pairs.len() < edges.min(nodes * (nodes - 1)) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let (a, b) = (
+            (s % nodes as u64) as usize,
+            ((s >> 32) % nodes as u64) as usize,
+        );
+        if a != b && seen.insert((a, b)) {
+            pairs.push((ends[a].clone(), ends[b].clone()));
+        }
+    }
+    let mut shell = Shell::new(format!("synthetic: {nodes} workloads, {edges} edges"));
+    shell.welcome = false;
+    let mut app = Scale {
+        shell,
+        pairs,
+        stream: 0,
+        log: FrameLog::from_env(started),
+    };
+    for _ in 0..edges {
+        let (a, b) = &app.pairs[app.stream as usize % app.pairs.len()];
+        app.stream += 1;
+        let e = request(app.stream, a, b);
+        app.shell.apply(&e);
+    }
+    eframe::run_native(
+        "meshlens graph scale",
+        eframe::NativeOptions {
+            viewport: egui::ViewportBuilder::default().with_inner_size([1280.0, 800.0]),
+            ..Default::default()
+        },
+        Box::new(move |_| Ok(Box::new(app))),
+    )
+}

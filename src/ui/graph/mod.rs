@@ -1,0 +1,812 @@
+//! The graph view: workloads as nodes grouped by namespace; edges with width by requests per
+//! second, colour by success and denials, a lock when mTLS and dashes when plaintext, and
+//! dots that travel at a speed set by the traffic. Pan, zoom, drag to pin, hover for the
+//! golden metrics, click for details, filters, and an SVG export.
+//!
+//! Cost: the visible set is derived once per model generation and filter; all edges go into
+//! one mesh; labels and locks are dropped when zoomed out or crowded; frames are requested
+//! only while the layout is hot or traffic is animating.
+
+mod export;
+mod filter;
+mod paint;
+
+use std::collections::BTreeMap;
+
+use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2, WidgetInfo};
+
+pub use self::export::Export;
+use self::export::{SvgBox, SvgEdge, SvgNode, SvgScene};
+use self::filter::namespace;
+pub use self::filter::{Filter, Health, ShownEdge, Visible};
+use self::paint::Batch;
+use super::layout::Layout;
+use crate::mesh::Mesh;
+use crate::mesh::graph::{Edge, Node, NodeId};
+
+const NODE_RADIUS: f32 = 12.0;
+/// More visible nodes than this and labels and locks are left out.
+const CROWDED: usize = 150;
+/// Below this zoom labels and locks are left out.
+const FAR: f32 = 0.6;
+const MIN_ZOOM: f32 = 0.05;
+const MAX_ZOOM: f32 = 5.0;
+/// Dots keep moving this many seconds after the last event.
+const TRAFFIC_LINGER_S: f64 = 3.0;
+/// Layout steps per frame at most, and the time they may take.
+const STEPS_PER_FRAME: usize = 4;
+const STEP_BUDGET_MS: f64 = 4.0;
+
+/// How much is drawn: everything, or nodes and plain edges only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    Full,
+    Reduced,
+}
+
+pub struct GraphView {
+    layout: Layout,
+    /// Node and edge ids hashed: the layout is resynced only when they change.
+    topology: Option<u64>,
+    visible: Visible,
+    visible_for: Option<(u64, Filter)>,
+    pan: Vec2,
+    zoom: f32,
+    /// Fit the whole graph until the user pans or zooms.
+    auto_fit: bool,
+    detail: Detail,
+    pub selected: Option<NodeId>,
+    pub filter: Filter,
+    /// Dots travel along edges; off, a settled graph costs no frames.
+    pub animate: bool,
+    /// When the model last changed (egui time): dots stop a while after traffic does.
+    changed_at: f64,
+    pub export: Export,
+}
+
+impl Default for GraphView {
+    fn default() -> Self {
+        GraphView {
+            layout: Layout::default(),
+            topology: None,
+            visible: Visible::default(),
+            visible_for: None,
+            pan: Vec2::ZERO,
+            zoom: 1.0,
+            auto_fit: true,
+            detail: Detail::Full,
+            selected: None,
+            filter: Filter::default(),
+            animate: true,
+            changed_at: f64::NEG_INFINITY,
+            export: Export::default(),
+        }
+    }
+}
+
+/// The name a node is shown (and found by a screen reader) under.
+pub fn node_label(n: &Node) -> String {
+    match (&n.namespace, &n.workload) {
+        (Some(ns), Some(w)) => format!("{ns}/{w}"),
+        (None, Some(w)) => w.clone(),
+        _ => n.key.to_string(),
+    }
+}
+
+/// Requests, success rate, RPS and p99 of what arrives at a node.
+struct Golden {
+    requests: u64,
+    successes: u64,
+    denied: u64,
+    rps: f64,
+    p99_us: Option<u64>,
+}
+
+fn golden<'a>(edges: impl Iterator<Item = &'a Edge>, now_us: i64) -> Golden {
+    let mut g = Golden {
+        requests: 0,
+        successes: 0,
+        denied: 0,
+        rps: 0.0,
+        p99_us: None,
+    };
+    for e in edges {
+        g.requests += e.requests;
+        g.successes += e.successes;
+        g.denied += e.denied;
+        g.rps += e.rps(now_us);
+        let p99 = e.latency().and_then(|h| h.quantile(0.99));
+        g.p99_us = g.p99_us.max(p99);
+    }
+    g
+}
+
+fn golden_ui(ui: &mut egui::Ui, g: &Golden) {
+    ui.label(format!("{:.1} req/s", g.rps));
+    if g.requests > 0 {
+        ui.label(format!(
+            "success {:.1} % of {} requests",
+            g.successes as f64 * 100.0 / g.requests as f64,
+            g.requests
+        ));
+    }
+    if g.denied > 0 {
+        ui.colored_label(DENIED, format!("{} denied by policy", g.denied));
+    }
+    if let Some(p) = g.p99_us {
+        ui.label(format!("p99 {:.1} ms", p as f64 / 1000.0));
+    }
+}
+
+const OK: Color32 = Color32::from_rgb(70, 170, 110);
+const FAILING: Color32 = Color32::from_rgb(230, 150, 40);
+const DENIED: Color32 = Color32::from_rgb(220, 70, 70);
+
+fn health_colour(h: Health) -> Color32 {
+    match h {
+        Health::Ok => OK,
+        Health::Failing => FAILING,
+        Health::Denied => DENIED,
+    }
+}
+
+/// A stable colour per namespace.
+fn namespace_colour(ns: &str) -> Color32 {
+    let h = ns
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    // Mixed, so names that differ in one letter (ns-1, ns-2) get far-apart hues.
+    let h = (h ^ (h >> 15)).wrapping_mul(0x2C1B_3C6D);
+    let hue = ((h >> 12) % 360) as f32 / 360.0;
+    egui::ecolor::Hsva::new(hue, 0.45, 0.75, 1.0).into()
+}
+
+fn edge_width(rps: f32) -> f32 {
+    (1.0 + (1.0 + rps).log2() * 1.5).min(8.0)
+}
+
+/// Node and edge ids folded into one number; changes when a node or edge comes or goes.
+fn topology(mesh: &Mesh) -> u64 {
+    let g = mesh.graph();
+    let mix = |x: u64| x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    let nodes = g.nodes().fold(0u64, |h, n| h.wrapping_add(mix(n.id)));
+    let edges = g.edges().fold(0u64, |h, e| {
+        h.wrapping_add(mix(e.client.wrapping_mul(1_000_003) ^ e.server))
+    });
+    mix(nodes ^ (g.nodes().count() as u64)) ^ edges ^ (g.edges().count() as u64)
+}
+
+/// Layout to screen and back.
+#[derive(Clone, Copy)]
+struct View {
+    origin: Pos2,
+    centre: [f32; 2],
+    zoom: f32,
+}
+
+impl View {
+    fn to_screen(self, p: [f32; 2]) -> Pos2 {
+        self.origin + Vec2::new(p[0] - self.centre[0], p[1] - self.centre[1]) * self.zoom
+    }
+
+    fn to_layout(self, p: Pos2) -> [f32; 2] {
+        let d = (p - self.origin) / self.zoom;
+        [d.x + self.centre[0], d.y + self.centre[1]]
+    }
+}
+
+impl GraphView {
+    /// What the last frame drew: full detail, or reduced.
+    pub fn detail(&self) -> Detail {
+        self.detail
+    }
+
+    pub fn zoom(&self) -> f32 {
+        self.zoom
+    }
+
+    pub fn visible(&self) -> &Visible {
+        &self.visible
+    }
+
+    pub fn is_pinned(&self, id: NodeId) -> bool {
+        self.layout.is_pinned(id)
+    }
+
+    /// Whether the layout is still moving (and asking for frames).
+    pub fn is_settling(&self) -> bool {
+        self.layout.is_hot()
+    }
+
+    /// A node's position in layout units.
+    pub fn position(&self, id: NodeId) -> Option<[f32; 2]> {
+        self.layout.position(id)
+    }
+
+    /// Dots move while animation is on and traffic arrived in the last few seconds.
+    fn is_animating(&self, time: f64) -> bool {
+        self.animate
+            && time - self.changed_at < TRAFFIC_LINGER_S
+            && self.visible.edges.iter().any(|e| e.rps > 0.0)
+    }
+
+    /// Brings the layout and visible set up to date with the model; cheap when nothing
+    /// changed.
+    fn sync(&mut self, mesh: &Mesh) {
+        let generation = mesh.generation();
+        let stale = self
+            .visible_for
+            .as_ref()
+            .is_none_or(|(g, f)| *g != generation || *f != self.filter);
+        if !stale {
+            return;
+        }
+        let graph = mesh.graph();
+        let topo = topology(mesh);
+        if self.topology != Some(topo) {
+            self.topology = Some(topo);
+            let mut namespaces: Vec<&str> = graph.nodes().map(namespace).collect();
+            namespaces.sort_unstable();
+            namespaces.dedup();
+            let mut nodes: Vec<(u64, usize)> = graph
+                .nodes()
+                .map(|n| (n.id, namespaces.binary_search(&namespace(n)).unwrap_or(0)))
+                .collect();
+            nodes.sort_unstable();
+            let edges: Vec<(u64, u64)> = graph.edges().map(|e| (e.client, e.server)).collect();
+            self.layout.sync(&nodes, &edges);
+        }
+        self.visible = Visible::compute(mesh, &self.filter);
+        self.visible_for = Some((generation, self.filter.clone()));
+    }
+
+    fn step_layout(&mut self) {
+        let start = std::time::Instant::now();
+        for _ in 0..STEPS_PER_FRAME {
+            if !self.layout.is_hot() || start.elapsed().as_secs_f64() * 1e3 > STEP_BUDGET_MS {
+                break;
+            }
+            self.layout.step();
+        }
+    }
+
+    /// Zoom and centre that show every visible node in `rect`.
+    fn fit(&self, mesh: &Mesh, rect: Rect) -> ([f32; 2], f32) {
+        let graph = mesh.graph();
+        let mut lo = [f32::MAX; 2];
+        let mut hi = [f32::MIN; 2];
+        for p in self
+            .visible
+            .nodes
+            .iter()
+            .filter(|id| graph.node(**id).is_some())
+            .filter_map(|&id| self.layout.position(id))
+        {
+            lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+            hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+        }
+        if lo[0] > hi[0] {
+            return (self.layout.centre(), 1.0);
+        }
+        let margin = 60.0;
+        let zx = (rect.width() - 2.0 * margin).max(50.0) / (hi[0] - lo[0]).max(1.0);
+        let zy = (rect.height() - 2.0 * margin).max(50.0) / (hi[1] - lo[1]).max(1.0);
+        let zoom = zx.min(zy).clamp(MIN_ZOOM, 1.5);
+        ([(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0], zoom)
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        self.export.poll();
+        let time = ui.input(|i| i.time);
+        if self.visible_for.as_ref().map(|(g, _)| *g) != Some(mesh.generation()) {
+            self.changed_at = time;
+        }
+        self.sync(mesh);
+        self.step_layout();
+
+        egui::Panel::top("graph_toolbar").show(ui, |ui| self.toolbar_ui(ui, mesh));
+        if self
+            .selected
+            .is_some_and(|id| mesh.graph().node(id).is_some())
+        {
+            egui::Panel::right("graph_details")
+                .resizable(true)
+                .default_size(280.0)
+                .show(ui, |ui| self.details_ui(ui, mesh));
+        }
+        egui::CentralPanel::default().show(ui, |ui| self.canvas_ui(ui, mesh));
+
+        if self.layout.is_hot() || self.is_animating(time) {
+            ui.ctx().request_repaint();
+        }
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        ui.horizontal_wrapped(|ui| {
+            let hidden = self.filter.hidden_namespaces.len();
+            let title = if hidden == 0 {
+                "Namespaces".to_string()
+            } else {
+                format!("Namespaces ({hidden} hidden)")
+            };
+            ui.menu_button(title, |ui| {
+                for ns in &self.visible.namespaces {
+                    let mut shown = !self.filter.hidden_namespaces.contains(ns);
+                    if ui.checkbox(&mut shown, ns).changed() {
+                        if shown {
+                            self.filter.hidden_namespaces.remove(ns);
+                        } else {
+                            self.filter.hidden_namespaces.insert(ns.clone());
+                        }
+                    }
+                }
+                if ui.button("Show all").clicked() {
+                    self.filter.hidden_namespaces.clear();
+                }
+            });
+            let l = ui.label("Identity:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.filter.identity)
+                    .desired_width(140.0)
+                    .hint_text("name or identity"),
+            )
+            .labelled_by(l.id);
+            ui.checkbox(&mut self.filter.only_denies, "Only denies")
+                .on_hover_text("Only edges with requests denied by policy");
+            ui.checkbox(&mut self.filter.only_drift, "Only drift")
+                .on_hover_text("Only workloads producing or consuming a drifting schema");
+            ui.separator();
+            ui.checkbox(&mut self.animate, "Animate traffic")
+                .on_hover_text("Dots travel along edges, faster with more requests per second");
+            ui.separator();
+            if ui.button("−").on_hover_text("Zoom out").clicked() {
+                self.zoom_by(1.0 / 1.5);
+            }
+            if ui.button("+").on_hover_text("Zoom in").clicked() {
+                self.zoom_by(1.5);
+            }
+            if ui
+                .button("Fit")
+                .on_hover_text("Show the whole graph")
+                .clicked()
+            {
+                self.auto_fit = true;
+                self.pan = Vec2::ZERO;
+            }
+            ui.separator();
+            let l = ui.label("SVG file:");
+            ui.add(egui::TextEdit::singleline(&mut self.export.path).desired_width(180.0))
+                .labelled_by(l.id);
+            let export = ui.add_enabled(!self.export.is_writing(), egui::Button::new("Export SVG"));
+            if export.clicked() {
+                let svg = self.svg_scene(mesh).to_svg();
+                self.export.start(svg, ui.ctx());
+            }
+            if self.export.is_writing() {
+                ui.spinner();
+            }
+            match &self.export.outcome {
+                Some(Ok(msg)) => {
+                    ui.label(msg);
+                }
+                Some(Err(msg)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, msg);
+                }
+                None => {}
+            }
+        });
+    }
+
+    fn zoom_by(&mut self, factor: f32) {
+        self.auto_fit = false;
+        self.zoom = (self.zoom * factor).clamp(MIN_ZOOM, MAX_ZOOM);
+    }
+
+    fn canvas_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        let (response, painter) = ui.allocate_painter(ui.available_size(), Sense::click_and_drag());
+        let rect = response.rect;
+        let visuals = ui.visuals().clone();
+        if mesh.graph().nodes().next().is_none() {
+            painter.text(
+                rect.center(),
+                Align2::CENTER_CENTER,
+                "waiting for traffic...",
+                FontId::proportional(16.0),
+                visuals.weak_text_color(),
+            );
+            return;
+        }
+        if self.visible.nodes.is_empty() {
+            painter.text(
+                rect.center(),
+                Align2::CENTER_CENTER,
+                "no workload matches the filters",
+                FontId::proportional(16.0),
+                visuals.weak_text_color(),
+            );
+            return;
+        }
+
+        let (centre, fit_zoom) = self.fit(mesh, rect);
+        if self.auto_fit {
+            self.zoom = fit_zoom;
+        }
+        let mut view = View {
+            origin: rect.center() + self.pan,
+            centre,
+            zoom: self.zoom,
+        };
+        if response.dragged() {
+            self.pan += response.drag_delta();
+            self.auto_fit = false;
+        }
+        if response.hovered() {
+            let (zoom, scroll, pointer) = ui.input(|i| {
+                (
+                    i.zoom_delta(),
+                    i.smooth_scroll_delta.y,
+                    i.pointer.hover_pos(),
+                )
+            });
+            let factor = zoom * (scroll * 0.002).exp();
+            if factor != 1.0 {
+                // Zoom about the pointer: the point under it stays put.
+                let anchor = pointer.unwrap_or(rect.center());
+                let under = view.to_layout(anchor);
+                self.zoom_by(factor);
+                view.zoom = self.zoom;
+                self.pan += anchor - view.to_screen(under);
+            }
+        }
+        if response.clicked() {
+            self.selected = None;
+        }
+        view.origin = rect.center() + self.pan;
+
+        let shown_nodes = self
+            .visible
+            .nodes
+            .iter()
+            .filter_map(|&id| self.layout.position(id))
+            .filter(|&p| rect.expand(NODE_RADIUS).contains(view.to_screen(p)))
+            .count();
+        self.detail = if self.zoom < FAR || shown_nodes > CROWDED {
+            Detail::Reduced
+        } else {
+            Detail::Full
+        };
+
+        self.boxes_ui(&painter, mesh, view);
+        let time = ui.input(|i| i.time);
+        self.edges_ui(&painter, view, &visuals, time);
+
+        let graph = mesh.graph();
+        let ids = self.visible.nodes.clone();
+        for id in ids {
+            let (Some(n), Some(p)) = (graph.node(id), self.layout.position(id)) else {
+                continue;
+            };
+            let p = view.to_screen(p);
+            if rect.expand(NODE_RADIUS).contains(p) {
+                self.node_ui(ui, &painter, mesh, n, p, view);
+            }
+        }
+    }
+
+    /// A faint box around each namespace's visible nodes.
+    fn boxes_ui(&self, painter: &egui::Painter, mesh: &Mesh, view: View) {
+        for (ns, b) in self.namespace_boxes(mesh) {
+            let b = Rect::from_min_max(view.to_screen(b.0), view.to_screen(b.1));
+            let colour = namespace_colour(ns);
+            painter.rect_filled(b, 10.0, colour.gamma_multiply(0.08));
+            painter.rect_stroke(
+                b,
+                10.0,
+                Stroke::new(1.0, colour.gamma_multiply(0.5)),
+                egui::StrokeKind::Inside,
+            );
+            if self.detail == Detail::Full || b.width() > 60.0 {
+                painter.text(
+                    b.left_top() + Vec2::new(8.0, 4.0),
+                    Align2::LEFT_TOP,
+                    ns,
+                    FontId::proportional(12.0),
+                    colour,
+                );
+            }
+        }
+    }
+
+    /// Each namespace's bounding box in layout units, padded. Nodes outside the mesh get
+    /// none: they are not a group, and their box would span the picture.
+    fn namespace_boxes<'m>(&self, mesh: &'m Mesh) -> BTreeMap<&'m str, ([f32; 2], [f32; 2])> {
+        let graph = mesh.graph();
+        let pad = NODE_RADIUS + 28.0;
+        let mut boxes: BTreeMap<&str, ([f32; 2], [f32; 2])> = BTreeMap::new();
+        for &id in &self.visible.nodes {
+            let (Some(n), Some(p)) = (graph.node(id), self.layout.position(id)) else {
+                continue;
+            };
+            if n.namespace.is_none() {
+                continue;
+            }
+            let (lo, hi) = ([p[0] - pad, p[1] - pad], [p[0] + pad, p[1] + pad]);
+            boxes
+                .entry(namespace(n))
+                .and_modify(|(a, b)| {
+                    *a = [a[0].min(lo[0]), a[1].min(lo[1])];
+                    *b = [b[0].max(hi[0]), b[1].max(hi[1])];
+                })
+                .or_insert((lo, hi));
+        }
+        boxes
+    }
+
+    /// All edges, arrows, locks and traffic dots as one mesh.
+    fn edges_ui(&self, painter: &egui::Painter, view: View, visuals: &egui::Visuals, time: f64) {
+        let clip = painter.clip_rect();
+        let full = self.detail == Detail::Full;
+        let mut batch = Batch::with_capacity(self.visible.edges.len());
+        let animating = self.is_animating(time);
+        let mut dots = Batch::with_capacity(if animating {
+            self.visible.edges.len()
+        } else {
+            0
+        });
+        let backdrop = visuals.extreme_bg_color;
+        for (k, e) in self.visible.edges.iter().enumerate() {
+            let (Some(a), Some(b)) = (
+                self.layout.position(e.client),
+                self.layout.position(e.server),
+            ) else {
+                continue;
+            };
+            let (a, b) = (view.to_screen(a), view.to_screen(b));
+            if !clip.intersects(Rect::from_two_pos(a, b)) {
+                continue;
+            }
+            let dir = (b - a).normalized();
+            if dir == Vec2::ZERO || !dir.is_finite() {
+                continue;
+            }
+            let r = NODE_RADIUS * view.zoom.min(1.0);
+            let (a, b) = (a + dir * r, b - dir * (r + 1.0));
+            let colour = health_colour(e.health);
+            let width = edge_width(e.rps) * view.zoom.clamp(0.3, 1.0);
+            if !full {
+                batch.line(a, b, width.min(2.0), colour.gamma_multiply(0.7), false);
+            } else if e.secured {
+                batch.line(a, b, width, colour, true);
+            } else {
+                batch.dashed(a, b, width, colour, 6.0, 4.0);
+            }
+            if full {
+                batch.arrow(b, dir, 10.0, colour);
+                if e.secured && (b - a).length() > 40.0 {
+                    batch.lock(a + (b - a) * 0.5, colour, backdrop);
+                }
+            }
+            if animating && e.rps > 0.0 {
+                dots.dot(
+                    traffic_dot(e, k, a, b, time),
+                    (2.0 + width * 0.4) * view.zoom.clamp(0.5, 1.0),
+                    colour.linear_multiply(1.3),
+                );
+            }
+        }
+        painter.add(egui::Shape::mesh(batch.mesh));
+        if !dots.mesh.is_empty() {
+            painter.add(egui::Shape::mesh(dots.mesh));
+        }
+    }
+
+    fn node_ui(
+        &mut self,
+        ui: &egui::Ui,
+        painter: &egui::Painter,
+        mesh: &Mesh,
+        n: &Node,
+        p: Pos2,
+        view: View,
+    ) {
+        let label = node_label(n);
+        let colour = namespace_colour(namespace(n));
+        let selected = self.selected == Some(n.id);
+        let pinned = self.layout.is_pinned(n.id);
+        let drifting = self.visible.drifting.contains(&n.id);
+        let radius = NODE_RADIUS * view.zoom.clamp(0.4, 1.2);
+        let stroke = if selected {
+            Stroke::new(3.0, ui.visuals().selection.stroke.color)
+        } else if drifting {
+            Stroke::new(2.5, DENIED)
+        } else {
+            Stroke::new(1.0, ui.visuals().widgets.noninteractive.fg_stroke.color)
+        };
+        let fill = if n.meshed() {
+            colour
+        } else {
+            Color32::from_gray(140)
+        };
+        painter.circle(p, radius, fill, stroke);
+        if pinned {
+            // A map pin: a head and a needle, at the node's top right.
+            let head = p + Vec2::new(radius * 0.75, -radius * 0.9);
+            painter.line_segment(
+                [head, head + Vec2::new(-3.5, 5.0)],
+                Stroke::new(1.5, ui.visuals().text_color()),
+            );
+            painter.circle(head, 3.5, DENIED, Stroke::new(1.0, Color32::BLACK));
+        }
+        if self.detail == Detail::Full || selected {
+            let name = n.workload.as_deref().unwrap_or(&n.key);
+            painter.text(
+                p + Vec2::new(0.0, radius + 2.0),
+                Align2::CENTER_TOP,
+                name,
+                FontId::proportional(12.0),
+                ui.visuals().text_color(),
+            );
+        }
+        let id = ui.scope_id().with(("node", n.id));
+        let rect = Rect::from_center_size(p, Vec2::splat(radius * 2.0));
+        let response = ui.interact(rect, id, Sense::click_and_drag());
+        response.widget_info(|| WidgetInfo::labeled(egui::Role::Button, true, &label));
+        if response.dragged() {
+            let now = response
+                .interact_pointer_pos()
+                .unwrap_or(p + response.drag_delta());
+            self.layout.pin_at(n.id, view.to_layout(now));
+        }
+        if response.double_clicked() {
+            self.layout.unpin(n.id);
+        }
+        response.context_menu(|ui| {
+            if pinned {
+                if ui.button("Unpin").clicked() {
+                    self.layout.unpin(n.id);
+                    ui.close();
+                }
+            } else if ui.button("Pin here").clicked() {
+                self.layout.pin_at(n.id, view.to_layout(p));
+                ui.close();
+            }
+            if ui.button("Show details").clicked() {
+                self.selected = Some(n.id);
+                ui.close();
+            }
+        });
+        let graph = mesh.graph();
+        let now = mesh.now_us().unwrap_or(0);
+        let response = response.on_hover_ui(|ui| {
+            ui.strong(&label);
+            if let Some(identity) = &n.identity {
+                ui.label(identity);
+            }
+            golden_ui(ui, &golden(graph.edges().filter(|e| e.server == n.id), now));
+            if pinned {
+                ui.weak("pinned: double-click to let it move");
+            }
+        });
+        if response.clicked() {
+            self.selected = Some(n.id);
+        }
+    }
+
+    fn details_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        let graph = mesh.graph();
+        let now = mesh.now_us().unwrap_or(0);
+        let Some(n) = self.selected.and_then(|id| graph.node(id)) else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.heading(node_label(n));
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button("Close").clicked() {
+                    self.selected = None;
+                }
+            });
+        });
+        ui.label(match &n.identity {
+            Some(id) => format!("identity {id}"),
+            None => "no mTLS identity (unmeshed)".to_string(),
+        });
+        if self.visible.drifting.contains(&n.id) {
+            ui.colored_label(DENIED, "sends or reads a drifting schema");
+        }
+        if self.layout.is_pinned(n.id) && ui.button("Unpin").clicked() {
+            self.layout.unpin(n.id);
+        }
+        ui.separator();
+        ui.strong("Inbound");
+        golden_ui(ui, &golden(graph.edges().filter(|e| e.server == n.id), now));
+        ui.separator();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.strong("Talks to");
+            for e in graph.edges().filter(|e| e.client == n.id) {
+                if let Some(s) = graph.node(e.server) {
+                    let tls = match e.tls_share() {
+                        Some(s) if s >= 1.0 => "mTLS",
+                        Some(_) => "partly plaintext",
+                        None => "",
+                    };
+                    ui.label(format!(
+                        "-> {} · {:.1} req/s · {tls}",
+                        node_label(s),
+                        e.rps(now)
+                    ));
+                }
+            }
+            ui.strong("Called by");
+            for e in graph.edges().filter(|e| e.server == n.id) {
+                if let Some(c) = graph.node(e.client) {
+                    ui.label(format!("<- {} · {} requests", node_label(c), e.requests));
+                }
+            }
+            ui.separator();
+            ui.weak(
+                "Edges: width is requests per second; green succeeds, orange fails, red is \
+                 denied by policy; a lock is mTLS, dashed is plaintext. Drag a node to pin it, \
+                 double-click to unpin.",
+            );
+        });
+    }
+
+    /// The visible graph at the current layout, for the SVG export.
+    fn svg_scene(&self, mesh: &Mesh) -> SvgScene {
+        let graph = mesh.graph();
+        let nodes = self
+            .visible
+            .nodes
+            .iter()
+            .filter_map(|&id| Some((graph.node(id)?, self.layout.position(id)?)))
+            .map(|(n, pos)| SvgNode {
+                pos,
+                label: node_label(n),
+                fill: if n.meshed() {
+                    namespace_colour(namespace(n))
+                } else {
+                    Color32::from_gray(140)
+                },
+                pinned: self.layout.is_pinned(n.id),
+            })
+            .collect();
+        let edges = self
+            .visible
+            .edges
+            .iter()
+            .filter_map(|e: &ShownEdge| {
+                Some(SvgEdge {
+                    from: self.layout.position(e.client)?,
+                    to: self.layout.position(e.server)?,
+                    width: edge_width(e.rps),
+                    color: health_colour(e.health),
+                    dashed: !e.secured,
+                })
+            })
+            .collect();
+        let boxes = self
+            .namespace_boxes(mesh)
+            .into_iter()
+            .map(|(ns, (min, max))| SvgBox {
+                name: ns.to_string(),
+                min,
+                max,
+                color: namespace_colour(ns),
+            })
+            .collect();
+        SvgScene {
+            nodes,
+            edges,
+            boxes,
+        }
+    }
+}
+
+/// Where edge `k`'s dot is at `time`: it crosses the edge faster the more requests per
+/// second it carries, each edge starting at its own phase.
+fn traffic_dot(e: &ShownEdge, k: usize, a: Pos2, b: Pos2, time: f64) -> Pos2 {
+    let speed = 0.15 + 0.25 * f64::from((1.0 + e.rps).log2());
+    let phase = (k as f64 * 0.618_034).fract();
+    let t = (time * speed + phase).fract() as f32;
+    a + (b - a) * t
+}

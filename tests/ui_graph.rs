@@ -1,0 +1,307 @@
+//! The graph view driven headless through egui_kittest (accessibility check on): filters,
+//! denies, drift, dragging to pin, the animation switch and repaints, zoom and level of
+//! detail, and the SVG export.
+#![cfg(feature = "gui")]
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use meshlens::mesh::graph::NodeId;
+use meshlens::tap::{
+    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tls,
+};
+use meshlens::ui::graph::Detail;
+use meshlens::ui::shell::Shell;
+
+const T0: i64 = 1_764_000_000_000_000;
+
+fn workload(name: &str, ns: &str, n: u32) -> Endpoint {
+    Endpoint {
+        addr: format!("10.{}.{}.{}:8080", n >> 16, (n >> 8) & 255, n & 255),
+        namespace: Some(ns.into()),
+        workload: Some(name.into()),
+        identity: Some(format!(
+            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
+        )),
+    }
+}
+
+/// The response-end event of one inbound request from `client` to `server`.
+fn request(stream: u64, client: &Endpoint, server: &Endpoint, verdict: &str) -> Event {
+    Event {
+        stream,
+        kind: EventKind::ResponseEnd,
+        time_us: T0 + stream as i64 * 1_000,
+        proxy: "test".into(),
+        direction: Direction::Inbound,
+        source: client.clone(),
+        destination: server.clone(),
+        tls: Tls {
+            secured: true,
+            reason: None,
+        },
+        http: Some(Http {
+            protocol: "HTTP/1.1".into(),
+            method: "POST".into(),
+            authority: "svc:8080".into(),
+            path: "/".into(),
+            status: Some(if verdict == "allow" { 200 } else { 403 }),
+            latency_us: Some(2_500),
+            ..Http::default()
+        }),
+        tcp: None,
+        decision: Some(Decision {
+            verdict: verdict.into(),
+            server_kind: "server".into(),
+            server_name: "http".into(),
+            route_kind: None,
+            route_name: None,
+            authz_kind: None,
+            authz_name: None,
+            reason: "test".into(),
+            tried: Vec::new(),
+        }),
+        avro: Vec::new(),
+        lost: 0,
+    }
+}
+
+/// web -> orders (shop), orders -> payments (billing), and web -> payments denied; the
+/// web -> orders messages drift incompatibly.
+fn shell() -> Shell {
+    let mut shell = Shell::new("test events");
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    let payments = workload("payments", "billing", 3);
+    for i in 0..20 {
+        let mut e = request(i, &web, &orders, "allow");
+        e.avro.push(Inspection {
+            side: Some(MessageSide::Request),
+            framing: "confluent".into(),
+            subject: Some("orders-value".into()),
+            version: Some(3),
+            reader_version: Some(2),
+            drift: Some("incompatible".into()),
+            valid: false,
+            ..Inspection::default()
+        });
+        shell.apply(&e);
+        shell.apply(&request(100 + i, &orders, &payments, "allow"));
+    }
+    shell.apply(&request(200, &web, &payments, "deny"));
+    shell.welcome = false;
+    shell
+}
+
+/// `n` workloads in 10 namespaces and `m` distinct edges, from a fixed-seed generator.
+fn synthetic(n: u32, m: usize) -> Shell {
+    let mut shell = Shell::new("synthetic");
+    let nodes: Vec<Endpoint> = (0..n)
+        .map(|i| workload(&format!("svc-{i}"), &format!("ns-{}", i % 10), i + 1))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    let mut stream = 0;
+    while seen.len() < m {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let (a, b) = (
+            (s % u64::from(n)) as usize,
+            ((s >> 32) % u64::from(n)) as usize,
+        );
+        if a == b || !seen.insert((a, b)) {
+            continue;
+        }
+        stream += 1;
+        shell.apply(&request(stream, &nodes[a], &nodes[b], "allow"));
+    }
+    shell.welcome = false;
+    shell
+}
+
+fn harness(shell: Shell) -> Harness<'static, Shell> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, shell: &mut Shell| shell.ui(ui), shell)
+}
+
+fn id_of(h: &Harness<'_, Shell>, name: &str) -> NodeId {
+    h.state()
+        .mesh
+        .graph()
+        .nodes()
+        .find(|n| n.workload.as_deref() == Some(name))
+        .map(|n| n.id)
+        .expect("node exists")
+}
+
+#[test]
+fn identity_text_and_namespace_filters_hide_nodes() {
+    let mut h = harness(shell());
+    h.run_steps(5);
+    h.get_by_label("shop/web");
+    h.get_by_label("Identity:").focus();
+    h.get_by_label("Identity:").type_text("pay");
+    h.run_steps(3);
+    assert_eq!(h.state().graph.filter.identity, "pay");
+    assert!(h.query_by_label("shop/web").is_none());
+    assert!(h.query_by_label("shop/orders").is_none());
+    h.get_by_label("billing/payments");
+    assert_eq!(h.state().graph.visible().nodes.len(), 1);
+
+    h.state_mut().graph.filter.identity.clear();
+    h.run_steps(2);
+    h.get_by_label("Namespaces").click();
+    h.run_steps(2);
+    h.get_by_label("billing").click();
+    h.run_steps(3);
+    assert!(h.state().graph.filter.hidden_namespaces.contains("billing"));
+    assert!(h.query_by_label("billing/payments").is_none());
+    h.get_by_label("shop/web");
+    h.get_by_label("shop/orders");
+}
+
+#[test]
+fn only_denies_shows_only_denied_edges_and_their_ends() {
+    let mut h = harness(shell());
+    h.run_steps(5);
+    assert_eq!(h.state().graph.visible().edges.len(), 3);
+    h.get_by_label("Only denies").click();
+    h.run_steps(3);
+    let visible = h.state().graph.visible();
+    assert_eq!(visible.edges.len(), 1);
+    assert!(visible.edges.iter().all(|e| e.denied > 0));
+    h.get_by_label("shop/web");
+    h.get_by_label("billing/payments");
+    assert!(h.query_by_label("shop/orders").is_none());
+}
+
+#[test]
+fn only_drift_shows_the_workloads_of_a_drifting_schema() {
+    let mut h = harness(shell());
+    h.run_steps(5);
+    h.get_by_label("Only drift").click();
+    h.run_steps(3);
+    h.get_by_label("shop/web");
+    h.get_by_label("shop/orders");
+    assert!(h.query_by_label("billing/payments").is_none());
+    assert_eq!(h.state().graph.visible().edges.len(), 1);
+}
+
+#[test]
+fn dragging_a_node_pins_it_and_the_context_menu_unpins_it() {
+    let mut h = harness(shell());
+    h.run_steps(60);
+    let web = id_of(&h, "web");
+    assert!(!h.state().graph.is_pinned(web));
+    let from = h.get_by_label("shop/web").rect().center();
+    let before = h.state().graph.position(web).unwrap();
+    h.drag_at(from);
+    h.run_steps(1);
+    for k in 1..=6 {
+        h.hover_at(from + egui::vec2(15.0 * k as f32, 10.0 * k as f32));
+        h.run_steps(1);
+    }
+    h.drop_at(from + egui::vec2(90.0, 60.0));
+    h.run_steps(1);
+    assert!(h.state().graph.is_pinned(web));
+    let after = h.state().graph.position(web).unwrap();
+    assert!(
+        (after[0] - before[0]).abs() > 10.0,
+        "{before:?} -> {after:?}"
+    );
+    // Pinned nodes stay put while the others settle.
+    h.run_steps(30);
+    assert_eq!(h.state().graph.position(web), Some(after));
+
+    h.get_by_label("shop/web").click_secondary();
+    h.run_steps(2);
+    h.get_by_label("Unpin").click();
+    h.run_steps(2);
+    assert!(!h.state().graph.is_pinned(web));
+}
+
+#[test]
+fn animation_repaints_only_while_on_and_traffic_flows() {
+    let mut h = harness(shell());
+    // Traffic just arrived: dots move, so frames keep coming.
+    assert!(h.try_run().is_err());
+    // A few seconds (of egui time) without events: the dots stop and so do the frames.
+    h.run_steps(40);
+    assert!(!h.state().graph.is_settling());
+    h.run();
+
+    let (web, orders) = (workload("web", "shop", 1), workload("orders", "shop", 2));
+    h.state_mut().apply(&request(500, &web, &orders, "allow"));
+    assert!(h.try_run().is_err(), "new traffic animates");
+
+    h.get_by_label("Animate traffic").click();
+    h.run_steps(2);
+    assert!(!h.state().graph.animate);
+    h.state_mut().apply(&request(501, &web, &orders, "allow"));
+    h.run();
+}
+
+#[test]
+fn zooming_out_reduces_detail_and_zooming_in_restores_it() {
+    let mut h = harness(shell());
+    h.run_steps(10);
+    assert_eq!(h.state().graph.detail(), Detail::Full);
+    let z = h.state().graph.zoom();
+    for _ in 0..4 {
+        h.get_by_label("−").click();
+        h.run_steps(1);
+    }
+    assert!(h.state().graph.zoom() < z);
+    assert_eq!(h.state().graph.detail(), Detail::Reduced);
+    for _ in 0..4 {
+        h.get_by_label("+").click();
+        h.run_steps(1);
+    }
+    assert_eq!(h.state().graph.detail(), Detail::Full);
+}
+
+#[test]
+fn a_crowded_graph_is_drawn_with_reduced_detail() {
+    let mut h = harness(synthetic(500, 5000));
+    h.run_steps(5);
+    let graph = &h.state().graph;
+    assert_eq!(graph.visible().nodes.len(), 500);
+    assert_eq!(graph.visible().edges.len(), 5000);
+    assert_eq!(graph.detail(), Detail::Reduced);
+}
+
+/// Runs the click's frame, then frames until the worker has reported.
+fn wait_for_export(h: &mut Harness<'_, Shell>) {
+    h.step();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.state().graph.export.outcome.is_none() {
+        assert!(Instant::now() < deadline, "the export never finished");
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(1);
+}
+
+#[test]
+fn export_writes_an_svg_with_the_nodes_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("graph.svg");
+    let mut h = harness(shell());
+    h.run_steps(10);
+    h.state_mut().graph.export.path = path.display().to_string();
+    h.get_by_label("Export SVG").click();
+    wait_for_export(&mut h);
+    h.get_by_label_contains("saved ");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    for name in ["shop/web", "shop/orders", "billing/payments", ">billing<"] {
+        assert!(svg.contains(name), "{name} missing from the SVG");
+    }
+
+    h.state_mut().graph.export.path = dir.path().join("no/such/dir/g.svg").display().to_string();
+    h.get_by_label("Export SVG").click();
+    wait_for_export(&mut h);
+    h.get_by_label_contains("cannot write");
+}
