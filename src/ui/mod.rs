@@ -2,9 +2,11 @@
 
 mod app;
 pub mod graph;
+pub mod ingest;
 pub mod inspector;
 pub mod layout;
 pub mod shell;
+pub mod sources_view;
 pub mod tap_view;
 
 pub use app::run_app;

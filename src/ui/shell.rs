@@ -7,6 +7,7 @@ use egui::{RichText, Theme};
 
 use super::graph::GraphView;
 use super::inspector::Inspector;
+use super::sources_view::SourcesView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
@@ -16,6 +17,7 @@ pub enum Tab {
     Graph,
     Tap,
     Inspector,
+    Sources,
 }
 
 /// Events per second, over whole seconds of wall time.
@@ -44,6 +46,7 @@ pub struct Shell {
     pub graph: GraphView,
     pub tap: TapView,
     pub inspector: Inspector,
+    pub sources: SourcesView,
     pub welcome: bool,
     /// What feeds the model, as the status bar says it (e.g. "demo sandbox: running").
     pub source: String,
@@ -60,6 +63,7 @@ impl Shell {
             graph: GraphView::default(),
             tap: TapView::default(),
             inspector: Inspector::default(),
+            sources: SourcesView::default(),
             welcome: true,
             source: source.into(),
             dropped: 0,
@@ -73,6 +77,13 @@ impl Shell {
 
     pub fn apply(&mut self, event: &Event) {
         self.mesh.apply(event);
+    }
+
+    /// Starts over with an empty model, as when a recording replaces the live sources.
+    pub fn reset_model(&mut self) {
+        self.mesh = Mesh::default();
+        self.graph = GraphView::default();
+        self.tap = TapView::default();
     }
 
     /// Counts `n` events just applied, for the events/s figure.
@@ -90,6 +101,7 @@ impl Shell {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
             Tab::Tap => self.tap.ui(ui, &self.mesh),
             Tab::Inspector => self.inspector.ui(ui),
+            Tab::Sources => self.sources.ui(ui),
         });
     }
 
@@ -100,6 +112,7 @@ impl Shell {
             ui.selectable_value(&mut self.tab, Tab::Graph, "Graph");
             ui.selectable_value(&mut self.tab, Tab::Tap, "Tap");
             ui.selectable_value(&mut self.tab, Tab::Inspector, "Avro inspector");
+            ui.selectable_value(&mut self.tab, Tab::Sources, "Sources");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 let dark = ui.ctx().theme() == Theme::Dark;
                 let (text, next) = if dark {
@@ -143,8 +156,11 @@ impl Shell {
 
     fn status_bar(&self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            ui.label(&self.source);
-            ui.separator();
+            if self.sources.statuses.is_empty() {
+                ui.label(&self.source);
+                ui.separator();
+            }
+            self.sources.status_bar(ui);
             ui.label(format!("{:.0} events/s", self.rate.per_second));
             ui.separator();
             let lost = self.mesh.lost() + self.dropped;
