@@ -44,7 +44,17 @@ fn harness() -> Harness<'static, App> {
 fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done(h.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        let a = h.state();
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {} events in the model, {:?}",
+            a.shell.mesh.log().len(),
+            a.shell
+                .sources
+                .statuses
+                .first()
+                .map(|s| (&s.replay, s.state))
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -150,7 +160,8 @@ fn a_recording_opens_into_rows_and_its_scrubber_seeks() {
     h.run();
     step_until(&mut h, "all 60 events", |a| a.shell.mesh.log().len() == 60);
     // Seek to 50 s into the recording: the model starts over from there.
-    h.get_by_label("Position").set_value_accesskit(50.0);
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, "Position")
+        .set_value_accesskit(50.0);
     h.run();
     step_until(&mut h, "the seek", |a| {
         let n = a.shell.mesh.log().len();
@@ -164,8 +175,11 @@ fn a_recording_opens_into_rows_and_its_scrubber_seeks() {
     });
     assert!(h.state().shell.mesh.log().len() <= 10);
     h.state_mut().shell.tab = Tab::Tap;
-    h.run();
-    h.get_by_label("/orders");
+    h.run_steps(5);
+    assert!(
+        h.query_all_by_label_contains("/orders").count() >= 1,
+        "the tap table shows the replayed requests"
+    );
 }
 
 #[test]
@@ -185,11 +199,14 @@ fn a_stopped_source_says_stopped_and_can_reconnect() {
             .first()
             .is_some_and(|s| s.state == State::Connected)
     });
-    h.get_by_label("Stop recording shop.tap").click();
+    h.get_by_label("Stop").click();
     step_until(&mut h, "the stop", |a| {
         a.shell.sources.statuses[0].state == State::Stopped
     });
     h.get_by_label("stopped");
-    h.get_by_label("Start recording shop.tap again");
-    assert!(h.query_by_label("Stop recording shop.tap").is_none());
+    assert!(h.query_by_label("Stop").is_none());
+    h.get_by_label("Reconnect").click();
+    step_until(&mut h, "the restart", |a| {
+        a.shell.sources.statuses[0].state == State::Connected
+    });
 }

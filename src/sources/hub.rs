@@ -394,9 +394,6 @@ impl Hub {
 
     fn replay(&mut self, id: SourceId, command: replay::Command) {
         let Some(entry) = self.entry(id) else { return };
-        if let Some(c) = &entry.control {
-            let _ = c.send(Control::Replay(command));
-        }
         if let Ok(mut s) = entry.status.lock()
             && let Some(r) = &mut s.replay
         {
@@ -407,6 +404,10 @@ impl Hub {
                 replay::Command::Seek(t) => r.position = Some(t),
                 replay::Command::Stop => {}
             }
+        }
+        // After the status, so the replay's own reports come later and win.
+        if let Some(c) = &entry.control {
+            let _ = c.send(Control::Replay(command));
         }
     }
 
@@ -745,9 +746,16 @@ async fn run_replay(
         tokio::select! {
             e = events.recv() => match e {
                 Some(e) => {
+                    let at = e.time_us;
                     if !ctx.deliver(Message::Event(Arc::new(e))).await {
                         break;
                     }
+                    // The position watch may not fire when a seek lands where it stood.
+                    ctx.set(|s| {
+                        if let Some(r) = &mut s.replay {
+                            r.position = Some(at);
+                        }
+                    });
                 }
                 None => break,
             },
