@@ -5,8 +5,10 @@
 //! `mesh::metrics::MetricsDelta`, so the app shows a mesh known only by its metrics the way
 //! it shows a tapped one.
 
+pub mod check;
 mod error;
 pub mod fetch;
+pub mod hub;
 pub mod metrics;
 pub mod poll;
 pub mod prom_text;

@@ -1,8 +1,8 @@
-//! The bundled demo sandbox as an event source: the cluster runs on its own tokio runtime in
+//! A sandbox (the bundled demo or a manifest) as an event source: the cluster runs on its own tokio runtime in
 //! a background thread, and its tap events cross into a bounded channel. A full channel
 //! drops and counts, so a slow reader never holds up the proxies.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,15 @@ pub enum State {
     Running,
     Stopped,
     Failed,
+}
+
+/// Which sandbox to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Which {
+    /// The bundled storefront demo.
+    Demo,
+    /// A sandbox manifest file.
+    Manifest(PathBuf),
 }
 
 /// Called after events were queued; the app asks for a repaint there (coalesced on its side).
@@ -52,6 +61,11 @@ pub struct SandboxSource {
 impl SandboxSource {
     /// Starts the bundled storefront demo with its scenario; returns at once.
     pub fn start_demo(waker: Waker) -> SandboxSource {
+        SandboxSource::start(Which::Demo, waker)
+    }
+
+    /// Starts a sandbox (the demo or a manifest file) with its scenario; returns at once.
+    pub fn start(which: Which, waker: Waker) -> SandboxSource {
         let (tx, events) = sync_channel(CHANNEL_CAPACITY);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let shared = Arc::new(Shared::default());
@@ -59,7 +73,7 @@ impl SandboxSource {
         let thread = std::thread::Builder::new()
             .name("sandbox".into())
             .spawn(move || {
-                let result = run(tx, stopped, waker, &task_shared);
+                let result = run(tx, stopped, waker, which, &task_shared);
                 let state = match result {
                     Ok(()) => State::Stopped,
                     Err(e) => {
@@ -127,62 +141,100 @@ impl Drop for SandboxSource {
 
 fn run(
     tx: SyncSender<Arc<Event>>,
-    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
     waker: Waker,
+    which: Which,
     shared: &Shared,
 ) -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("meshlens-app-demo-{}", std::process::id()));
+    let dir = scratch_dir();
     let result = (|| {
-        let path = demo::write(&dir).map_err(|e| e.to_string())?;
-        let manifest = Manifest::load(&path).map_err(|e| e.to_string())?;
+        let manifest = load(&which, &dir)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        rt.block_on(async {
-            let options = Options {
-                seed: 1,
-                scenario: true,
-                time_scale: 1.0,
-            };
-            let cluster = Cluster::start(manifest, options)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut sub = cluster.publisher().subscribe();
-            if let Ok(mut slot) = shared.endpoints.lock() {
-                *slot = Some(Endpoints {
-                    ready: cluster.ready().clone(),
-                    policy_dir: cluster.live_policy_dir().to_path_buf(),
-                });
-            }
-            shared.state.store(State::Running as u8, Ordering::Relaxed);
-            {
-                let scenario = async {
-                    cluster.play(|_| {}).await;
-                    std::future::pending::<()>().await
-                };
-                tokio::pin!(scenario);
-                loop {
-                    tokio::select! {
-                        e = sub.recv() => match e {
-                            Some(e) => {
-                                if let Err(TrySendError::Full(_)) = tx.try_send(e) {
-                                    shared.dropped.fetch_add(1, Ordering::Relaxed);
-                                }
-                                waker();
-                            }
-                            None => break,
-                        },
-                        _ = &mut scenario => {}
-                        _ = &mut stopped => break,
-                    }
+        rt.block_on(serve(
+            manifest,
+            async {
+                let _ = stopped.await;
+            },
+            |endpoints| {
+                if let Ok(mut slot) = shared.endpoints.lock() {
+                    *slot = Some(endpoints);
                 }
-            }
-            cluster.shutdown().await;
-            Ok(())
-        })
+                shared.state.store(State::Running as u8, Ordering::Relaxed);
+            },
+            |e| {
+                if let Err(TrySendError::Full(_)) = tx.try_send(e) {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                waker();
+            },
+        ))
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// A fresh directory for the demo's files, unique within this process.
+pub fn scratch_dir() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "meshlens-app-sandbox-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Reads the manifest to run; the bundled demo is first written into `dir`. Blocking.
+pub fn load(which: &Which, dir: &Path) -> Result<Manifest, String> {
+    let path = match which {
+        Which::Demo => demo::write(dir).map_err(|e| e.to_string())?,
+        Which::Manifest(path) => path.clone(),
+    };
+    Manifest::load(&path).map_err(|e| e.to_string())
+}
+
+/// Runs the cluster with its scenario until `stop` completes: `ready` once everything
+/// listens, then `event` for each tap event. Shuts the cluster down before returning.
+pub async fn serve(
+    manifest: Manifest,
+    stop: impl std::future::Future<Output = ()>,
+    ready: impl FnOnce(Endpoints),
+    mut event: impl FnMut(Arc<Event>),
+) -> Result<(), String> {
+    let options = Options {
+        seed: 1,
+        scenario: true,
+        time_scale: 1.0,
+    };
+    let cluster = Cluster::start(manifest, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut sub = cluster.publisher().subscribe();
+    ready(Endpoints {
+        ready: cluster.ready().clone(),
+        policy_dir: cluster.live_policy_dir().to_path_buf(),
+    });
+    {
+        let scenario = async {
+            cluster.play(|_| {}).await;
+            std::future::pending::<()>().await
+        };
+        tokio::pin!(scenario);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                e = sub.recv() => match e {
+                    Some(e) => event(e),
+                    None => break,
+                },
+                _ = &mut scenario => {}
+                _ = &mut stop => break,
+            }
+        }
+    }
+    cluster.shutdown().await;
+    Ok(())
 }

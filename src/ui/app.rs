@@ -1,72 +1,97 @@
-//! The eframe shell: owns the event source and drains it into the model each frame under a
-//! time budget; everything drawn is in `shell`.
+//! The eframe shell: owns the source hub, hands it the views' commands and drains its
+//! messages into the model each frame under a time budget; saves the list of sources so
+//! the next run offers them again. Everything drawn is in `shell`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
+use serde::{Deserialize, Serialize};
 
 use super::frame_log::FrameLog;
+use super::ingest;
 use super::shell::Shell;
-use crate::sources::sandbox::{SandboxSource, State};
+use crate::sources::hub::{Command, Hub, Spec};
 
 /// How long one frame may spend folding events into the model.
 const INGEST_BUDGET: Duration = Duration::from_millis(4);
+/// Where the list of sources is kept between runs.
+const SOURCES_KEY: &str = "meshlens.sources";
+
+/// A source as saved between runs: what it is, and whether it was running.
+#[derive(Debug, Serialize, Deserialize)]
+struct Saved {
+    spec: Spec,
+    running: bool,
+}
 
 pub struct MeshlensApp {
     shell: Shell,
-    source: Option<SandboxSource>,
+    hub: Option<Hub>,
     frame_log: Option<FrameLog>,
 }
 
 impl MeshlensApp {
-    fn new(ctx: &egui::Context, demo: bool, started: Instant) -> MeshlensApp {
-        let source = demo.then(|| {
-            let ctx = ctx.clone();
-            // Coalesced: a burst of events becomes one frame.
-            SandboxSource::start_demo(Arc::new(move || {
-                ctx.request_repaint_after(Duration::from_millis(30));
-            }))
+    fn new(cc: &eframe::CreationContext<'_>, demo: bool, started: Instant) -> MeshlensApp {
+        let ctx = cc.egui_ctx.clone();
+        // Coalesced: a burst of events becomes one frame.
+        let hub = Hub::new(Arc::new(move || {
+            ctx.request_repaint_after(Duration::from_millis(30));
+        }));
+        let mut shell = Shell::new(match (&hub, demo) {
+            (Err(e), _) => format!("no sources: {e}"),
+            (Ok(_), true) => "demo sandbox: starting".into(),
+            (Ok(_), false) => "no source (started with --no-demo)".into(),
         });
-        let label = if demo {
-            "demo sandbox: starting"
-        } else {
-            "no source (started with --no-demo)"
-        };
+        let saved: Option<Vec<Saved>> = cc.storage.and_then(|s| eframe::get_value(s, SOURCES_KEY));
+        for command in restore(saved, demo) {
+            shell.sources.push(command);
+        }
         MeshlensApp {
-            shell: Shell::new(label),
-            source,
+            shell,
+            hub: hub.ok(),
             frame_log: FrameLog::from_env(started),
         }
     }
 }
 
+/// What to do at start: the saved sources come back stopped, except the demo, which runs
+/// again if it ran (and `demo` allows it). Without anything saved, the demo starts.
+fn restore(saved: Option<Vec<Saved>>, demo: bool) -> Vec<Command> {
+    let demo_spec = Spec::Sandbox { manifest: None };
+    let Some(saved) = saved else {
+        return if demo {
+            vec![Command::Start {
+                spec: demo_spec,
+                replace: false,
+            }]
+        } else {
+            Vec::new()
+        };
+    };
+    saved
+        .into_iter()
+        .map(|s| {
+            if demo && s.running && s.spec == demo_spec {
+                Command::Start {
+                    spec: s.spec,
+                    replace: false,
+                }
+            } else {
+                Command::Add(s.spec)
+            }
+        })
+        .collect()
+}
+
 impl eframe::App for MeshlensApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        let Some(source) = &self.source else { return };
-        let deadline = Instant::now() + INGEST_BUDGET;
-        let mut n = 0;
-        while let Some(event) = source.try_recv() {
-            self.shell.apply(&event);
-            n += 1;
-            if Instant::now() >= deadline {
-                // More may be queued: continue next frame.
-                ctx.request_repaint();
-                break;
-            }
+        let Some(hub) = &mut self.hub else { return };
+        if ingest::pump(&mut self.shell, hub, INGEST_BUDGET) {
+            // More may be queued: continue next frame.
+            ctx.request_repaint();
         }
-        self.shell.applied(n);
-        self.shell.dropped = source.dropped();
-        self.shell.source = match source.state() {
-            State::Starting => "demo sandbox: starting".into(),
-            State::Running => "demo sandbox: running".into(),
-            State::Stopped => "demo sandbox: stopped".into(),
-            State::Failed => format!(
-                "demo sandbox failed: {}",
-                source.error().unwrap_or_default()
-            ),
-        };
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
@@ -74,6 +99,20 @@ impl eframe::App for MeshlensApp {
             log.frame(frame.info().cpu_usage);
         }
         self.shell.ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        let saved: Vec<Saved> = self
+            .shell
+            .sources
+            .statuses
+            .iter()
+            .map(|s| Saved {
+                spec: s.spec.clone(),
+                running: s.running(),
+            })
+            .collect();
+        eframe::set_value(storage, SOURCES_KEY, &saved);
     }
 }
 
@@ -89,8 +128,49 @@ pub fn run_app(demo: bool) -> anyhow::Result<ExitCode> {
     eframe::run_native(
         "meshlens",
         options,
-        Box::new(move |cc| Ok(Box::new(MeshlensApp::new(&cc.egui_ctx, demo, started)))),
+        Box::new(move |cc| Ok(Box::new(MeshlensApp::new(cc, demo, started)))),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restored_sources_come_back_stopped_except_a_running_demo() {
+        let tap = Spec::Recording {
+            path: "/tmp/x.tap".into(),
+        };
+        let demo = Spec::Sandbox { manifest: None };
+        let saved = || {
+            Some(vec![
+                Saved {
+                    spec: tap.clone(),
+                    running: true,
+                },
+                Saved {
+                    spec: demo.clone(),
+                    running: true,
+                },
+            ])
+        };
+        assert_eq!(
+            restore(saved(), true),
+            vec![
+                Command::Add(tap.clone()),
+                Command::Start {
+                    spec: demo.clone(),
+                    replace: false
+                }
+            ]
+        );
+        assert_eq!(
+            restore(saved(), false),
+            vec![Command::Add(tap), Command::Add(demo.clone())]
+        );
+        assert_eq!(restore(None, false), Vec::new());
+        assert_eq!(restore(None, true).len(), 1);
+    }
 }

@@ -3,11 +3,13 @@
 mod app;
 pub mod frame_log;
 pub mod graph;
+pub mod ingest;
 pub mod inspector;
 pub mod layout;
 pub mod log_panel;
 pub mod palette;
 pub mod shell;
+pub mod sources_view;
 pub mod tap_export;
 pub mod tap_inspector;
 pub mod tap_rows;

@@ -9,6 +9,7 @@ use super::graph::GraphView;
 use super::inspector::Inspector;
 use super::log_panel::{self, LogPanel};
 use super::palette::{self, Entry, Palette};
+use super::sources_view::SourcesView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
@@ -18,17 +19,19 @@ pub enum Tab {
     Graph,
     Tap,
     Inspector,
+    Sources,
 }
 
 impl Tab {
     /// Every tab in top-bar order; Ctrl+1… selects them in this order.
-    pub const ALL: [Tab; 3] = [Tab::Graph, Tab::Tap, Tab::Inspector];
+    pub const ALL: [Tab; 4] = [Tab::Graph, Tab::Tap, Tab::Inspector, Tab::Sources];
 
     pub fn title(self) -> &'static str {
         match self {
             Tab::Graph => "Graph",
             Tab::Tap => "Tap",
             Tab::Inspector => "Avro inspector",
+            Tab::Sources => "Sources",
         }
     }
 }
@@ -123,6 +126,7 @@ pub struct Shell {
     pub graph: GraphView,
     pub tap: TapView,
     pub inspector: Inspector,
+    pub sources: SourcesView,
     pub welcome: bool,
     pub palette: Palette,
     pub log: LogPanel,
@@ -141,6 +145,7 @@ impl Shell {
             graph: GraphView::default(),
             tap: TapView::default(),
             inspector: Inspector::default(),
+            sources: SourcesView::default(),
             welcome: true,
             palette: Palette::default(),
             log: LogPanel::default(),
@@ -156,6 +161,13 @@ impl Shell {
 
     pub fn apply(&mut self, event: &Event) {
         self.mesh.apply(event);
+    }
+
+    /// Starts over with an empty model, as when a recording replaces the live sources.
+    pub fn reset_model(&mut self) {
+        self.mesh = Mesh::default();
+        self.graph = GraphView::default();
+        self.tap = TapView::default();
     }
 
     /// Counts `n` events just applied, for the events/s figure.
@@ -213,6 +225,7 @@ impl Shell {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
             Tab::Tap => self.tap.ui(ui, &self.mesh),
             Tab::Inspector => self.inspector.ui(ui),
+            Tab::Sources => self.sources.ui(ui),
         });
     }
 
@@ -283,8 +296,11 @@ impl Shell {
             ui.toggle_value(&mut self.log.open, text)
                 .on_hover_text("What the sandbox, proxies and sources logged");
             ui.separator();
-            ui.label(&self.source);
-            ui.separator();
+            if self.sources.statuses.is_empty() {
+                ui.label(&self.source);
+                ui.separator();
+            }
+            self.sources.status_bar(ui);
             ui.label(format!("{:.0} events/s", self.rate.per_second));
             ui.separator();
             let lost = self.mesh.lost() + self.dropped;
