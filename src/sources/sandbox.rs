@@ -2,9 +2,9 @@
 //! a background thread, and its tap events cross into a bounded channel. A full channel
 //! drops and counts, so a slow reader never holds up the proxies.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -31,6 +31,8 @@ pub struct Endpoints {
     pub ready: Ready,
     /// The live policy directory (scenario steps change it while the sandbox runs).
     pub policy_dir: PathBuf,
+    /// The sandbox manifest: the workloads that policy is evaluated for.
+    pub manifest: PathBuf,
 }
 
 #[derive(Default)]
@@ -154,6 +156,7 @@ fn run(
                 *slot = Some(Endpoints {
                     ready: cluster.ready().clone(),
                     policy_dir: cluster.live_policy_dir().to_path_buf(),
+                    manifest: path.clone(),
                 });
             }
             shared.state.store(State::Running as u8, Ordering::Relaxed);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 
 use super::shell::Shell;
+use crate::sources::policy_files::Target;
 use crate::sources::sandbox::{SandboxSource, State};
 
 /// How long one frame may spend folding events into the model.
@@ -54,6 +55,15 @@ impl eframe::App for MeshlensApp {
             }
         }
         self.shell.applied(n);
+        if self.shell.policies.target.is_none()
+            && let Some(e) = source.endpoints()
+        {
+            let target = Target {
+                paths: vec![e.policy_dir],
+                manifest: Some(e.manifest),
+            };
+            self.shell.policies.watch(target, ctx);
+        }
         self.shell.dropped = source.dropped();
         self.shell.source = match source.state() {
             State::Starting => "demo sandbox: starting".into(),

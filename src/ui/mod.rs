@@ -4,6 +4,8 @@ mod app;
 pub mod graph;
 pub mod inspector;
 pub mod layout;
+pub mod metrics_view;
+pub mod policies_view;
 pub mod shell;
 pub mod tap_view;
 

@@ -7,6 +7,8 @@ use egui::{RichText, Theme};
 
 use super::graph::GraphView;
 use super::inspector::Inspector;
+use super::metrics_view::MetricsView;
+use super::policies_view::PoliciesView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
@@ -16,6 +18,8 @@ pub enum Tab {
     Graph,
     Tap,
     Inspector,
+    Policies,
+    Metrics,
 }
 
 /// Events per second, over whole seconds of wall time.
@@ -44,6 +48,8 @@ pub struct Shell {
     pub graph: GraphView,
     pub tap: TapView,
     pub inspector: Inspector,
+    pub policies: PoliciesView,
+    pub metrics: MetricsView,
     pub welcome: bool,
     /// What feeds the model, as the status bar says it (e.g. "demo sandbox: running").
     pub source: String,
@@ -60,6 +66,8 @@ impl Shell {
             graph: GraphView::default(),
             tap: TapView::default(),
             inspector: Inspector::default(),
+            policies: PoliciesView::default(),
+            metrics: MetricsView::default(),
             welcome: true,
             source: source.into(),
             dropped: 0,
@@ -90,6 +98,8 @@ impl Shell {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
             Tab::Tap => self.tap.ui(ui, &self.mesh),
             Tab::Inspector => self.inspector.ui(ui),
+            Tab::Policies => self.policies.ui(ui, &self.mesh),
+            Tab::Metrics => self.metrics.ui(ui, &self.mesh),
         });
     }
 
@@ -100,6 +110,8 @@ impl Shell {
             ui.selectable_value(&mut self.tab, Tab::Graph, "Graph");
             ui.selectable_value(&mut self.tab, Tab::Tap, "Tap");
             ui.selectable_value(&mut self.tab, Tab::Inspector, "Avro inspector");
+            ui.selectable_value(&mut self.tab, Tab::Policies, "Policies");
+            ui.selectable_value(&mut self.tab, Tab::Metrics, "Metrics");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 let dark = ui.ctx().theme() == Theme::Dark;
                 let (text, next) = if dark {
