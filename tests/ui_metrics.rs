@@ -178,10 +178,21 @@ fn the_selector_and_window_switch_what_is_charted() {
             (MetricsView::default(), m),
         );
     h.run();
-    // The first subject by name is picked at start.
-    assert!(matches!(h.state().0.subject, Some(Subject::Edge { .. })));
+    // A workload's inbound traffic is picked at start.
+    assert_eq!(h.state().0.subject, Some(Subject::Workload(orders)));
     h.get_by_label("Requests per second");
     h.get_by_label("Latency (ms)");
+    h.get_by_label("Show:").click();
+    h.run();
+    h.get_by_label("edge shop/web -> shop/orders").click();
+    h.run();
+    assert_eq!(
+        h.state().0.subject,
+        Some(Subject::Edge {
+            client: node(&h.state().1, "web"),
+            server: orders
+        })
+    );
     h.get_by_label("Show:").click();
     h.run();
     h.get_by_label("workload shop/orders (inbound)").click();

@@ -5,6 +5,7 @@
 //! `chart_series`, a pure function the tests call directly; they are recomputed only when
 //! the model's generation or the selection changes.
 
+use egui::Color32;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::mesh::Mesh;
@@ -184,7 +185,13 @@ impl MetricsView {
             self.subjects = (mesh.generation(), subjects(mesh));
         }
         if self.subject.is_none() {
-            self.subject = self.subjects.1.first().map(|(s, _)| *s);
+            // A workload's inbound traffic first: the overview most people want.
+            let list = &self.subjects.1;
+            self.subject = list
+                .iter()
+                .find(|(s, _)| matches!(s, Subject::Workload(_)))
+                .or(list.first())
+                .map(|(s, _)| *s);
         }
         ui.horizontal(|ui| {
             let l = ui.label("Show:");
@@ -229,24 +236,33 @@ impl MetricsView {
                 .x_axis_label("seconds ago")
                 .y_axis_label(y.to_string())
         };
-        let line = |name: &str, points: &[[f64; 2]]| {
+        let line = |name: &str, points: &[[f64; 2]], color: Color32| {
             Line::new(
                 name.to_string(),
                 points.iter().copied().collect::<PlotPoints>(),
             )
+            .color(color)
         };
+        let (green, red) = (
+            Color32::from_rgb(60, 170, 90),
+            Color32::from_rgb(220, 70, 70),
+        );
+        let (blue, orange) = (
+            Color32::from_rgb(90, 150, 230),
+            Color32::from_rgb(230, 160, 50),
+        );
         ui.label("Requests per second");
-        chart("metrics_rps", "req/s").show(ui, |p| p.line(line("requests/s", &series.rps)));
+        chart("metrics_rps", "req/s").show(ui, |p| p.line(line("requests/s", &series.rps, blue)));
         ui.label("Success and deny rate (%)");
         chart("metrics_rates", "%").include_y(100.0).show(ui, |p| {
-            p.line(line("success %", &series.success_rate));
-            p.line(line("denied %", &series.deny_rate));
+            p.line(line("success %", &series.success_rate, green));
+            p.line(line("denied %", &series.deny_rate, red));
         });
         ui.label("Latency (ms)");
         chart("metrics_latency", "ms").show(ui, |p| {
-            p.line(line("p50", &series.p50));
-            p.line(line("p95", &series.p95));
-            p.line(line("p99", &series.p99));
+            p.line(line("p50", &series.p50, blue));
+            p.line(line("p95", &series.p95, orange));
+            p.line(line("p99", &series.p99, red));
         });
     }
 }

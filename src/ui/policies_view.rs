@@ -236,10 +236,16 @@ impl PoliciesView {
         let Some(l) = self.worker.as_ref().and_then(PolicyFiles::try_recv) else {
             return false;
         };
-        if self.what_if.workload.is_empty()
-            && let Some(index) = &l.index
-        {
-            self.what_if.workload = workload_names(index).into_iter().next().unwrap_or_default();
+        if let Some(index) = &l.index {
+            // Something to evaluate from the start: the first workload, asked by the first
+            // identity.
+            let w = &mut self.what_if;
+            if w.workload.is_empty() {
+                w.workload = workload_names(index).into_iter().next().unwrap_or_default();
+            }
+            if w.identity.is_empty() {
+                w.identity = identities(index).into_iter().next().unwrap_or_default();
+            }
         }
         self.loaded = Some(l);
         self.expanded.clear();
