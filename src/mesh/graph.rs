@@ -246,14 +246,15 @@ impl Graph {
         (self.evicted_nodes, self.evicted_edges)
     }
 
-    /// Folds one request or connection event in; returns whether it counted (see the
-    /// module docs) so the other views count the same requests.
-    pub(crate) fn observe(&mut self, e: &Event) -> bool {
+    /// Folds one request or connection event in; returns the (client, server) edge when it
+    /// counted (see the module docs) so the other views count the same requests.
+    pub(crate) fn observe(&mut self, e: &Event) -> Option<(NodeId, NodeId)> {
         let (counted, edge) = self.edge_reported(&e.source, &e.destination, e.direction, e.time_us);
-        if counted {
-            edge.record(e);
+        if !counted {
+            return None;
         }
-        counted
+        edge.record(e);
+        Some((edge.client, edge.server))
     }
 
     /// Folds one edge's counts from a metrics source in, under the same rule as `observe`.

@@ -1,5 +1,5 @@
 //! The model every view is a fold of: `Mesh::apply` takes each `tap::Event` into the identity
-//! graph, the per-second traffic plot, the policy hits, the schema drift board and the event
+//! graph, the per-second traffic plot, per-edge series, the policy hits, the schema drift board and the event
 //! log. Pure: no clock (time is the events' `time_us`, so a replayed recording rebuilds
 //! exactly what was seen live), no I/O, no async.
 //!
@@ -8,6 +8,7 @@
 //!   latency histogram for edges that carried requests): ~110 MiB; the least recently seen
 //!   tenth is evicted in one pass when a cap is hit.
 //! - traffic: 300 one-second buckets, each with a histogram: ~0.6 MiB.
+//! - series: 256 edges × 180 five-second buckets with a coarse latency histogram: ~9 MiB.
 //! - policy hits: 2,000 (server, route, authorization) keys × ~1 KiB of plot, plus the
 //!   newest 1,000 denials: ~3 MiB.
 //! - drift: 1,000 subjects, each with at most 64 producers and 64 consumers of 32 versions
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod policy_hits;
 pub mod query;
 pub mod routes;
+pub mod series;
 pub mod window;
 
 use crate::tap::{Event, EventKind};
@@ -32,6 +34,7 @@ use graph::Graph;
 use histogram::Histogram;
 use log::EventLog;
 use policy_hits::PolicyHits;
+use series::EdgeSeries;
 use window::Window;
 
 /// Caps on everything the model keeps; see the module docs for what each costs.
@@ -45,6 +48,8 @@ pub struct Budget {
     pub max_subjects: usize,
     /// One-second buckets of the traffic plot.
     pub traffic_seconds: usize,
+    /// Edges with a 15-minute series for the metrics charts.
+    pub max_series_edges: usize,
 }
 
 impl Default for Budget {
@@ -57,6 +62,7 @@ impl Default for Budget {
             max_denials: 1_000,
             max_subjects: 1_000,
             traffic_seconds: 300,
+            max_series_edges: 256,
         }
     }
 }
@@ -81,6 +87,7 @@ pub struct Mesh {
     lost: u64,
     graph: Graph,
     traffic: Window<Traffic>,
+    series: EdgeSeries,
     policy: PolicyHits,
     drift: DriftBoard,
     log: EventLog,
@@ -101,6 +108,7 @@ impl Mesh {
             lost: 0,
             graph: Graph::new(budget.max_nodes, budget.max_edges),
             traffic: Window::new(budget.traffic_seconds, 1_000_000),
+            series: EdgeSeries::new(budget.max_series_edges),
             policy: PolicyHits::new(budget.max_policy_keys, budget.max_denials),
             drift: DriftBoard::new(budget.max_subjects),
             log: EventLog::new(budget.log_capacity),
@@ -134,23 +142,25 @@ impl Mesh {
 
     fn fold(&mut self, e: &Event) {
         self.policy.observe(e);
-        let counted = self.graph.observe(e);
-        if !counted {
+        let Some(edge) = self.graph.observe(e) else {
             return;
-        }
+        };
         match e.kind {
             EventKind::ResponseEnd => {
                 self.drift.observe(e);
-                let (Some(http), Some(t)) = (&e.http, self.traffic.at(e.time_us)) else {
+                let Some(http) = &e.http else { return };
+                let success = http.status.is_some_and(|s| s < 500)
+                    && http.grpc_status.is_none_or(|g| g == 0)
+                    && http.proxy_error.is_none();
+                let denied = e.decision.as_ref().is_some_and(|d| d.verdict != "allow");
+                self.series
+                    .record(edge, e.time_us, success, denied, http.latency_us);
+                let Some(t) = self.traffic.at(e.time_us) else {
                     return;
                 };
                 t.requests += 1;
-                t.successes += u64::from(
-                    http.status.is_some_and(|s| s < 500)
-                        && http.grpc_status.is_none_or(|g| g == 0)
-                        && http.proxy_error.is_none(),
-                );
-                t.denied += u64::from(e.decision.as_ref().is_some_and(|d| d.verdict != "allow"));
+                t.successes += u64::from(success);
+                t.denied += u64::from(denied);
                 t.bytes += http.request_bytes + http.response_bytes;
                 if let Some(l) = http.latency_us {
                     t.latency.record(l);
@@ -214,6 +224,11 @@ impl Mesh {
     /// Per-second traffic of the whole mesh over the last `traffic_seconds`.
     pub fn traffic(&self) -> &Window<Traffic> {
         &self.traffic
+    }
+
+    /// Per-edge 5 s buckets over the last 15 minutes, for the most recently seen edges.
+    pub fn series(&self) -> &EdgeSeries {
+        &self.series
     }
 
     pub fn policy_hits(&self) -> &PolicyHits {
@@ -486,6 +501,12 @@ mod tests {
         assert_eq!((denial.stream, denial.verdict.as_str()), (2, "deny"));
         let second = m.traffic().iter(11 * S).last().unwrap().1.unwrap();
         assert_eq!((second.requests, second.denied), (1, 1));
+        let series = m.series().get(web, api).unwrap();
+        let bucket = series.window.iter(11 * S).last().unwrap().1.unwrap();
+        assert_eq!(
+            (bucket.requests, bucket.successes, bucket.denied),
+            (2, 2, 1)
+        );
     }
 
     #[test]
@@ -498,6 +519,7 @@ mod tests {
             max_denials: 4,
             max_subjects: 2,
             traffic_seconds: 10,
+            max_series_edges: 3,
         };
         let mut m = Mesh::new(budget);
         for i in 0..40u64 {
@@ -519,6 +541,7 @@ mod tests {
             events.iter().for_each(|e| m.apply(e));
         }
         assert!(m.graph().nodes().count() <= 10);
+        assert_eq!(m.series().iter().count(), 3);
         assert!(m.graph().edges().count() <= 5);
         assert_eq!(m.log().len(), 50);
         assert_eq!(m.log().next_seq(), 120);

@@ -88,7 +88,7 @@ impl PolicyHits {
     }
 
     /// The newest denials, oldest first.
-    pub fn denials(&self) -> impl DoubleEndedIterator<Item = &Denial> {
+    pub fn denials(&self) -> impl DoubleEndedIterator<Item = &Denial> + ExactSizeIterator {
         self.denials.iter()
     }
 

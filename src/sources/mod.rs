@@ -10,6 +10,7 @@ mod error;
 pub mod fetch;
 pub mod hub;
 pub mod metrics;
+pub mod policy_files;
 pub mod poll;
 pub mod prom_text;
 pub mod prometheus;

@@ -40,6 +40,8 @@ pub struct Endpoints {
     pub ready: Ready,
     /// The live policy directory (scenario steps change it while the sandbox runs).
     pub policy_dir: PathBuf,
+    /// The sandbox manifest: the workloads that policy is evaluated for.
+    pub manifest: PathBuf,
 }
 
 #[derive(Default)]
@@ -216,6 +218,7 @@ pub async fn serve(
     ready(Endpoints {
         ready: cluster.ready().clone(),
         policy_dir: cluster.live_policy_dir().to_path_buf(),
+        manifest: cluster.manifest().path.clone(),
     });
     {
         let scenario = async {

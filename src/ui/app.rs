@@ -13,6 +13,7 @@ use super::frame_log::FrameLog;
 use super::ingest;
 use super::shell::Shell;
 use crate::sources::hub::{Command, Hub, Spec};
+use crate::sources::policy_files::Target;
 
 /// How long one frame may spend folding events into the model.
 const INGEST_BUDGET: Duration = Duration::from_millis(4);
@@ -91,6 +92,15 @@ impl eframe::App for MeshlensApp {
         if ingest::pump(&mut self.shell, hub, INGEST_BUDGET) {
             // More may be queued: continue next frame.
             ctx.request_repaint();
+        }
+        if self.shell.policies.target.is_none()
+            && let Some(e) = hub.sandbox_endpoints()
+        {
+            let target = Target {
+                paths: vec![e.policy_dir],
+                manifest: Some(e.manifest),
+            };
+            self.shell.policies.watch(target, ctx);
         }
     }
 

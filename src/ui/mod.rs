@@ -8,6 +8,8 @@ pub mod inspector;
 pub mod layout;
 pub mod log_panel;
 pub mod palette;
+pub mod metrics_view;
+pub mod policies_view;
 pub mod shell;
 pub mod sources_view;
 pub mod tap_export;

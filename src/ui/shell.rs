@@ -10,6 +10,8 @@ use super::inspector::Inspector;
 use super::log_panel::{self, LogPanel};
 use super::palette::{self, Entry, Palette};
 use super::sources_view::SourcesView;
+use super::metrics_view::MetricsView;
+use super::policies_view::PoliciesView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
@@ -20,11 +22,20 @@ pub enum Tab {
     Tap,
     Inspector,
     Sources,
+    Policies,
+    Metrics,
 }
 
 impl Tab {
     /// Every tab in top-bar order; Ctrl+1… selects them in this order.
-    pub const ALL: [Tab; 4] = [Tab::Graph, Tab::Tap, Tab::Inspector, Tab::Sources];
+    pub const ALL: [Tab; 6] = [
+        Tab::Graph,
+        Tab::Tap,
+        Tab::Policies,
+        Tab::Metrics,
+        Tab::Inspector,
+        Tab::Sources,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -32,6 +43,8 @@ impl Tab {
             Tab::Tap => "Tap",
             Tab::Inspector => "Avro inspector",
             Tab::Sources => "Sources",
+            Tab::Policies => "Policies",
+            Tab::Metrics => "Metrics",
         }
     }
 }
@@ -127,6 +140,8 @@ pub struct Shell {
     pub tap: TapView,
     pub inspector: Inspector,
     pub sources: SourcesView,
+    pub policies: PoliciesView,
+    pub metrics: MetricsView,
     pub welcome: bool,
     pub palette: Palette,
     pub log: LogPanel,
@@ -146,6 +161,8 @@ impl Shell {
             tap: TapView::default(),
             inspector: Inspector::default(),
             sources: SourcesView::default(),
+            policies: PoliciesView::default(),
+            metrics: MetricsView::default(),
             welcome: true,
             palette: Palette::default(),
             log: LogPanel::default(),
@@ -226,6 +243,8 @@ impl Shell {
             Tab::Tap => self.tap.ui(ui, &self.mesh),
             Tab::Inspector => self.inspector.ui(ui),
             Tab::Sources => self.sources.ui(ui),
+            Tab::Policies => self.policies.ui(ui, &self.mesh),
+            Tab::Metrics => self.metrics.ui(ui, &self.mesh),
         });
     }
 
