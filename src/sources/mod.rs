@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod poll;
 pub mod prom_text;
 pub mod prometheus;
+pub mod registry_watch;
 pub mod replay;
 pub mod sandbox;
 

@@ -55,6 +55,11 @@ impl eframe::App for MeshlensApp {
         }
         self.shell.applied(n);
         self.shell.dropped = source.dropped();
+        if !self.shell.schemas.has_registry()
+            && let Some(endpoints) = source.endpoints()
+        {
+            self.shell.schemas.offer_registry(&endpoints.ready.registry);
+        }
         self.shell.source = match source.state() {
             State::Starting => "demo sandbox: starting".into(),
             State::Running => "demo sandbox: running".into(),

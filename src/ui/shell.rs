@@ -7,6 +7,7 @@ use egui::{RichText, Theme};
 
 use super::graph::GraphView;
 use super::inspector::Inspector;
+use super::schemas_view::SchemasView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
@@ -16,6 +17,7 @@ pub enum Tab {
     Graph,
     Tap,
     Inspector,
+    Schemas,
 }
 
 /// Events per second, over whole seconds of wall time.
@@ -44,6 +46,7 @@ pub struct Shell {
     pub graph: GraphView,
     pub tap: TapView,
     pub inspector: Inspector,
+    pub schemas: SchemasView,
     pub welcome: bool,
     /// What feeds the model, as the status bar says it (e.g. "demo sandbox: running").
     pub source: String,
@@ -60,6 +63,7 @@ impl Shell {
             graph: GraphView::default(),
             tap: TapView::default(),
             inspector: Inspector::default(),
+            schemas: SchemasView::default(),
             welcome: true,
             source: source.into(),
             dropped: 0,
@@ -90,6 +94,7 @@ impl Shell {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
             Tab::Tap => self.tap.ui(ui, &self.mesh),
             Tab::Inspector => self.inspector.ui(ui),
+            Tab::Schemas => self.schemas.ui(ui, &self.mesh),
         });
     }
 
@@ -100,6 +105,7 @@ impl Shell {
             ui.selectable_value(&mut self.tab, Tab::Graph, "Graph");
             ui.selectable_value(&mut self.tab, Tab::Tap, "Tap");
             ui.selectable_value(&mut self.tab, Tab::Inspector, "Avro inspector");
+            ui.selectable_value(&mut self.tab, Tab::Schemas, "Schemas & drift");
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 let dark = ui.ctx().theme() == Theme::Dark;
                 let (text, next) = if dark {
