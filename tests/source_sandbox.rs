@@ -30,7 +30,9 @@ fn demo_sandbox_feeds_the_model_and_stops() {
         mesh.graph().edges().count()
     );
     assert_eq!(source.state(), State::Running);
-    let endpoints = source.endpoints().expect("a running sandbox says where it listens");
+    let endpoints = source
+        .endpoints()
+        .expect("a running sandbox says where it listens");
     assert!(endpoints.ready.registry.starts_with("http://127.0.0.1:"));
     assert!(endpoints.policy_dir.is_dir(), "{:?}", endpoints.policy_dir);
     assert!(endpoints.ready.workloads.len() >= 6);

@@ -2,9 +2,9 @@
 //! a background thread, and its tap events cross into a bounded channel. A full channel
 //! drops and counts, so a slow reader never holds up the proxies.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 

@@ -82,6 +82,8 @@ pub struct SchemasView {
     pub version: Option<u32>,
     pub old: Option<u32>,
     pub new: Option<u32>,
+    /// Whether the side-by-side texts hide unchanged lines far from a change.
+    pub fold: bool,
     /// Snapshots received; keys the caches.
     loads: u64,
     fields: Option<Cached<(u64, String, u32), Vec<FieldView>>>,
@@ -104,6 +106,7 @@ impl Default for SchemasView {
             version: None,
             old: None,
             new: None,
+            fold: true,
             loads: 0,
             fields: None,
             side_by_side: None,
@@ -403,6 +406,7 @@ impl SchemasView {
             );
         }
         ui.separator();
+        ui.checkbox(&mut self.fold, "Only changed lines and their context");
         ui.columns(2, |cols| {
             cols[0].strong(format!("v{o} (id {})", old.id));
             cols[1].strong(format!("v{n} (id {})", new.id));
@@ -416,12 +420,12 @@ impl SchemasView {
                 (1, &sbs.new, "diff_new_text"),
             ] {
                 let ui = &mut cols[col];
-                let job = lines_job(lines, ui.visuals().text_color(), changed);
+                let job = lines_job(lines, self.fold, ui.visuals().text_color(), changed);
                 ScrollArea::both()
                     .id_salt(salt)
                     .auto_shrink(false)
                     .show(ui, |ui| {
-                        ui.label(job);
+                        ui.add(egui::Label::new(job).extend());
                     });
             }
         });
@@ -514,8 +518,8 @@ impl SchemasView {
                     .color(colour)
                     .strong(),
             );
-            ui.label(why.unwrap_or_else(|| "every consumer reads the version it is sent".into()));
         });
+        ui.label(why.unwrap_or_else(|| "every consumer reads the version it is sent".into()));
         ui.add_space(4.0);
         let key = (self.loads, mesh.generation(), subject.to_string());
         let board = cached(&mut self.board, key, || {
@@ -582,13 +586,20 @@ impl SchemasView {
             &mut self.series,
             (mesh.generation(), subject.to_string()),
             || {
-                drift
-                    .versions_over_time(now)
+                let over_time = drift.versions_over_time(now);
+                // Start one bucket before the first message, not five minutes back.
+                let first = over_time
+                    .values()
+                    .filter_map(|points| points.iter().position(|p| p.1 > 0.0))
+                    .min()
+                    .unwrap_or(0)
+                    .saturating_sub(1);
+                over_time
                     .into_iter()
                     .map(|(v, points)| {
-                        let xy = points
-                            .into_iter()
-                            .map(|(t, rate)| [(t - now) as f64 / 1e6, rate])
+                        let xy = points[first..]
+                            .iter()
+                            .map(|(t, rate)| [(t - now) as f64 / 1e6, *rate])
                             .collect();
                         (v, xy)
                     })
@@ -683,29 +694,70 @@ fn impact(i: &crate::avro::diff::Impact) -> String {
     }
 }
 
-/// Monospace lines, the changed ones on a highlight.
-fn lines_job(lines: &[(String, bool)], text: Color32, changed: Color32) -> LayoutJob {
+/// Unchanged lines kept around each change when folding.
+const CONTEXT_LINES: usize = 3;
+
+/// Monospace lines, the changed ones on a highlight; with `fold`, runs of unchanged lines
+/// further than `CONTEXT_LINES` from a change become one `...` line.
+fn lines_job(lines: &[(String, bool)], fold: bool, text: Color32, changed: Color32) -> LayoutJob {
+    let shown = visible_lines(lines.iter().map(|l| l.1), fold.then_some(CONTEXT_LINES));
+    let plain = TextFormat {
+        font_id: FontId::monospace(12.0),
+        color: text,
+        ..TextFormat::default()
+    };
     let mut job = LayoutJob::default();
-    for (line, is_changed) in lines {
+    let mut skipped = false;
+    for ((line, is_changed), show) in lines.iter().zip(shown) {
+        if !show {
+            if !skipped {
+                job.append("...\n", 0.0, plain.clone());
+            }
+            skipped = true;
+            continue;
+        }
+        skipped = false;
         let format = TextFormat {
-            font_id: FontId::monospace(12.0),
-            color: text,
             background: if *is_changed {
                 changed
             } else {
                 Color32::TRANSPARENT
             },
-            ..TextFormat::default()
+            ..plain.clone()
         };
         job.append(line, 0.0, format);
-        job.append(
-            "\n",
-            0.0,
-            TextFormat {
-                font_id: FontId::monospace(12.0),
-                ..TextFormat::default()
-            },
-        );
+        job.append("\n", 0.0, plain.clone());
     }
     job
+}
+
+/// Which lines to show: all without `context`, else those within `context` lines of a
+/// changed one.
+fn visible_lines(changed: impl Iterator<Item = bool>, context: Option<usize>) -> Vec<bool> {
+    let changed: Vec<bool> = changed.collect();
+    let Some(context) = context else {
+        return vec![true; changed.len()];
+    };
+    let mut shown = vec![false; changed.len()];
+    for (i, _) in changed.iter().enumerate().filter(|(_, c)| **c) {
+        let end = (i + context + 1).min(changed.len());
+        shown[i.saturating_sub(context)..end].fill(true);
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_keeps_the_context_around_changes() {
+        let changed = [false, false, false, false, true, false, false, false, false];
+        let shown = visible_lines(changed.into_iter(), Some(1));
+        assert_eq!(
+            shown,
+            vec![false, false, false, true, true, true, false, false, false]
+        );
+        assert_eq!(visible_lines(changed.into_iter(), None), vec![true; 9]);
+    }
 }
