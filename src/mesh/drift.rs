@@ -9,11 +9,15 @@
 //! Producer and consumer: for a request body the client writes and the server reads; for a
 //! response body the other way round. Each is named by identity, else workload, else address.
 //! An inspection without a subject is filed under its contract, else under `(no subject)`.
+//!
+//! Each subject also keeps its writer versions per time bucket over the last few minutes
+//! (`Subject::traffic`), so a rollout and its rollback can be plotted.
 
 use std::collections::BTreeMap;
 
 use foldhash::HashMap;
 
+use super::window::Window;
 use crate::tap::{Endpoint, Event, Inspection, MessageSide};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,6 +59,36 @@ impl Drift {
 pub const MAX_PARTIES: usize = 64;
 pub const MAX_PAIRS: usize = 256;
 pub const MAX_VERSIONS: usize = 32;
+/// The versions-in-traffic window: 150 buckets of 2 s, five minutes.
+pub const TRAFFIC_BUCKETS: usize = 150;
+pub const TRAFFIC_BUCKET_US: i64 = 2_000_000;
+
+/// Messages per writer version in one bucket of a subject's traffic window; at most
+/// `MAX_VERSIONS` versions, later ones are not counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionCounts(Vec<(u32, u64)>);
+
+impl VersionCounts {
+    fn add(&mut self, version: u32) {
+        if let Some((_, n)) = self.0.iter_mut().find(|(v, _)| *v == version) {
+            *n += 1;
+        } else if self.0.len() < MAX_VERSIONS {
+            self.0.push((version, 1));
+        }
+    }
+
+    /// (version, messages), in the order first seen in the bucket.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn get(&self, version: u32) -> u64 {
+        self.0
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map_or(0, |(_, n)| *n)
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionSeen {
@@ -106,15 +140,57 @@ pub struct Outcome {
     pub time_us: i64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Subject {
     pub producers: HashMap<String, Party>,
     pub consumers: HashMap<String, Party>,
     pairs: HashMap<(String, String), Outcome>,
     pub last_seen_us: i64,
+    traffic: Window<VersionCounts>,
+}
+
+impl Default for Subject {
+    fn default() -> Self {
+        Subject {
+            producers: HashMap::default(),
+            consumers: HashMap::default(),
+            pairs: HashMap::default(),
+            last_seen_us: 0,
+            traffic: Window::new(TRAFFIC_BUCKETS, TRAFFIC_BUCKET_US),
+        }
+    }
 }
 
 impl Subject {
+    /// Writer versions per `TRAFFIC_BUCKET_US` over the last `TRAFFIC_BUCKETS` buckets.
+    pub fn traffic(&self) -> &Window<VersionCounts> {
+        &self.traffic
+    }
+
+    /// Each writer version in the window with its messages per second in every bucket
+    /// ending with the one holding `end_us` (oldest first, as (bucket start µs, rate)).
+    pub fn versions_over_time(&self, end_us: i64) -> BTreeMap<u32, Vec<(i64, f64)>> {
+        let buckets: Vec<(i64, Option<&VersionCounts>)> = self.traffic.iter(end_us).collect();
+        let mut versions: Vec<u32> = buckets
+            .iter()
+            .filter_map(|(_, c)| *c)
+            .flat_map(|c| c.iter().map(|(v, _)| v))
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        let seconds = self.traffic.bucket_us() as f64 / 1e6;
+        versions
+            .into_iter()
+            .map(|v| {
+                let points = buckets
+                    .iter()
+                    .map(|(t, c)| (*t, c.map_or(0, |c| c.get(v)) as f64 / seconds))
+                    .collect();
+                (v, points)
+            })
+            .collect()
+    }
+
     /// The worst pair's status and why; green with no reason when nothing drifted (or no
     /// message said).
     pub fn status(&self) -> (Status, Option<String>) {
@@ -199,6 +275,9 @@ impl DriftBoard {
         let s = self.subjects.get_mut(name).expect("inserted");
         s.last_seen_us = s.last_seen_us.max(t);
         party(&mut s.producers, &producer).saw(i.version, t);
+        if let (Some(v), Some(bucket)) = (i.version, s.traffic.at(t)) {
+            bucket.add(v);
+        }
         party(&mut s.consumers, &consumer).saw(i.reader_version, t);
         if let Some(drift) = i.drift.as_deref().and_then(Drift::parse) {
             let key = (producer, consumer);
@@ -354,6 +433,51 @@ mod tests {
         let s = b.subject("quote").unwrap();
         assert!(s.producers.contains_key(&id("billing")));
         assert!(s.consumers.contains_key(&id("web")));
+    }
+
+    #[test]
+    fn versions_in_traffic_are_counted_per_bucket() {
+        let mut b = DriftBoard::new(10);
+        for k in 0..4 {
+            message(&mut b, 10 * S + k, "orders", inspection("o", 1, 1, "same"));
+        }
+        message(&mut b, 12 * S, "orders", inspection("o", 1, 1, "same"));
+        message(
+            &mut b,
+            12 * S,
+            "orders",
+            inspection("o", 3, 1, "incompatible"),
+        );
+        let s = b.subject("o").unwrap();
+        let series = s.versions_over_time(12 * S);
+        assert_eq!(series.keys().copied().collect::<Vec<_>>(), vec![1, 3]);
+        let tail =
+            |v: u32| -> Vec<f64> { series[&v].iter().rev().take(2).rev().map(|p| p.1).collect() };
+        // Two-second buckets: 4 messages at 10 s are 2/s, one at 12 s is 0.5/s.
+        assert_eq!(tail(1), vec![2.0, 0.5]);
+        assert_eq!(tail(3), vec![0.0, 0.5]);
+        assert_eq!(series[&1].len(), TRAFFIC_BUCKETS);
+        // Five minutes on, the window has forgotten both.
+        message(
+            &mut b,
+            400 * S,
+            "orders",
+            inspection("o", 2, 1, "compatible"),
+        );
+        let series = b.subject("o").unwrap().versions_over_time(400 * S);
+        assert_eq!(series.keys().copied().collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn a_bucket_counts_at_most_max_versions() {
+        let mut c = VersionCounts::default();
+        for v in 0..(MAX_VERSIONS as u32 + 3) {
+            c.add(v);
+        }
+        c.add(0);
+        assert_eq!(c.iter().count(), MAX_VERSIONS);
+        assert_eq!(c.get(0), 2);
+        assert_eq!(c.get(MAX_VERSIONS as u32), 0);
     }
 
     #[test]

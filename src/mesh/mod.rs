@@ -12,7 +12,8 @@
 //! - policy hits: 2,000 (server, route, authorization) keys × ~1 KiB of plot, plus the
 //!   newest 1,000 denials: ~3 MiB.
 //! - drift: 1,000 subjects, each with at most 64 producers and 64 consumers of 32 versions
-//!   and 256 pairs: typically a few KiB per subject, tens of MiB at the caps.
+//!   and 256 pairs, and a 150-bucket versions-in-traffic window (~5 KiB empty): typically
+//!   a few KiB per subject, tens of MiB at the caps.
 //! - log: 200,000 events (`EventLog` capacity) kept as Avro datums, ~0.45 KiB each, ~1 KiB
 //!   with a decoded payload: ~90–200 MB (`tests/model_memory.rs` holds the worst case under
 //!   300 MB). The budget's largest item; lower `log_capacity` on small machines.

@@ -14,6 +14,7 @@ pub mod policy_files;
 pub mod poll;
 pub mod prom_text;
 pub mod prometheus;
+pub mod registry_watch;
 pub mod replay;
 pub mod sandbox;
 

@@ -93,14 +93,19 @@ impl eframe::App for MeshlensApp {
             // More may be queued: continue next frame.
             ctx.request_repaint();
         }
-        if self.shell.policies.target.is_none()
-            && let Some(e) = hub.sandbox_endpoints()
-        {
-            let target = Target {
-                paths: vec![e.policy_dir],
-                manifest: Some(e.manifest),
-            };
-            self.shell.policies.watch(target, ctx);
+        // Views that read more than events follow the running sandbox's registry and policy.
+        let wanted = self.shell.policies.target.is_none() || !self.shell.schemas.has_registry();
+        if wanted && let Some(e) = hub.sandbox_endpoints() {
+            if !self.shell.schemas.has_registry() {
+                self.shell.schemas.offer_registry(&e.ready.registry);
+            }
+            if self.shell.policies.target.is_none() {
+                let target = Target {
+                    paths: vec![e.policy_dir],
+                    manifest: Some(e.manifest),
+                };
+                self.shell.policies.watch(target, ctx);
+            }
         }
     }
 

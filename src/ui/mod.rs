@@ -1,15 +1,18 @@
 //! The desktop app. Views are plain egui over the engine's data; only `app.rs` knows eframe.
 
 mod app;
+pub mod drift_board;
 pub mod frame_log;
 pub mod graph;
 pub mod ingest;
 pub mod inspector;
 pub mod layout;
 pub mod log_panel;
-pub mod palette;
 pub mod metrics_view;
+pub mod palette;
 pub mod policies_view;
+pub mod schema_compare;
+pub mod schemas_view;
 pub mod shell;
 pub mod sources_view;
 pub mod tap_export;

@@ -8,10 +8,11 @@ use egui::{Key, KeyboardShortcut, Modifiers, RichText, Theme};
 use super::graph::GraphView;
 use super::inspector::Inspector;
 use super::log_panel::{self, LogPanel};
-use super::palette::{self, Entry, Palette};
-use super::sources_view::SourcesView;
 use super::metrics_view::MetricsView;
+use super::palette::{self, Entry, Palette};
 use super::policies_view::PoliciesView;
+use super::schemas_view::SchemasView;
+use super::sources_view::SourcesView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
@@ -24,15 +25,17 @@ pub enum Tab {
     Sources,
     Policies,
     Metrics,
+    Schemas,
 }
 
 impl Tab {
     /// Every tab in top-bar order; Ctrl+1… selects them in this order.
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Graph,
         Tab::Tap,
         Tab::Policies,
         Tab::Metrics,
+        Tab::Schemas,
         Tab::Inspector,
         Tab::Sources,
     ];
@@ -45,6 +48,7 @@ impl Tab {
             Tab::Sources => "Sources",
             Tab::Policies => "Policies",
             Tab::Metrics => "Metrics",
+            Tab::Schemas => "Schemas & drift",
         }
     }
 }
@@ -142,6 +146,7 @@ pub struct Shell {
     pub sources: SourcesView,
     pub policies: PoliciesView,
     pub metrics: MetricsView,
+    pub schemas: SchemasView,
     pub welcome: bool,
     pub palette: Palette,
     pub log: LogPanel,
@@ -163,6 +168,7 @@ impl Shell {
             sources: SourcesView::default(),
             policies: PoliciesView::default(),
             metrics: MetricsView::default(),
+            schemas: SchemasView::default(),
             welcome: true,
             palette: Palette::default(),
             log: LogPanel::default(),
@@ -245,6 +251,7 @@ impl Shell {
             Tab::Sources => self.sources.ui(ui),
             Tab::Policies => self.policies.ui(ui, &self.mesh),
             Tab::Metrics => self.metrics.ui(ui, &self.mesh),
+            Tab::Schemas => self.schemas.ui(ui, &self.mesh),
         });
     }
 
