@@ -158,12 +158,12 @@ fn the_welcome_explains_and_can_be_dismissed() {
     s.welcome = true;
     let mut h = harness(s);
     h.run_steps(5);
-    h.get_by_label_contains("meshlens tap <admin addr>");
+    h.get_by_label_contains("To look at a real mesh, open Sources");
     h.get_by_label("Got it").click();
     h.run_steps(5);
     assert!(!h.state().welcome);
     assert!(
-        h.query_by_label_contains("meshlens tap <admin addr>")
+        h.query_by_label_contains("To look at a real mesh, open Sources")
             .is_none()
     );
 }

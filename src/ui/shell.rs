@@ -300,12 +300,17 @@ impl Shell {
             "You are looking at a small storefront mesh running inside this app: sidecar \
              proxies with mTLS identities, Linkerd authorization policy, and Avro messages \
              checked against a schema registry. Graph shows who talks to whom; Tap shows \
-             every request with its policy decision and decoded payload.",
+             every request with its policy decision and decoded payload; Policies, Metrics \
+             and Schemas & drift show why calls were denied, how they perform, and which \
+             producers ship a schema their consumers cannot read. The demo tells a \
+             two-minute story: a compatible rollout, a breaking one caught as drift, a \
+             policy tightened, and certificates rotated.",
         );
         ui.label(
-            "To look at a real mesh, use the CLI for now: `meshlens tap <admin addr>` for \
-             live events, `meshlens edges` for who talks to whom, and `meshlens record` to \
-             save a stream. Start the app with `meshlens ui --no-demo` to skip the demo.",
+            "To look at a real mesh, open Sources: connect to your proxies' tap \
+             (admin address with a client certificate, or a token), to their /metrics or a \
+             Prometheus server, or open a recording. Ctrl+K lists every command; F1 brings \
+             this back. `meshlens ui --no-demo` starts without the demo.",
         );
         ui.add_space(4.0);
     }
