@@ -1,7 +1,7 @@
 //! The model every view is a fold of: `Mesh::apply` takes each `tap::Event` into the identity
-//! graph, the per-second traffic plot, per-edge series, the policy hits, the schema drift board and the event
-//! log. Pure: no clock (time is the events' `time_us`, so a replayed recording rebuilds
-//! exactly what was seen live), no I/O, no async.
+//! graph, the per-second traffic plot, per-edge series, the policy hits, the schema drift
+//! board and the event log. Pure: no clock (time is the events' `time_us`, so a replayed
+//! recording rebuilds exactly what was seen live), no I/O, no async.
 //!
 //! Memory budget (`Budget::default()`, worst case, all caps reached):
 //! - graph: 10,000 nodes (~0.3 KiB each) and 50,000 edges (~0.3 KiB each plus a 1.8 KiB
