@@ -107,11 +107,12 @@ pub fn init_logging() {
         .with_filter(from_env().unwrap_or_else(|| EnvFilter::new("warn")));
     let registry = tracing_subscriber::registry().with(terminal);
     // The window's log panel shows more than the terminal by default: a window user has no
-    // other place to see what the sandbox and sources say.
+    // other place to see what the sandbox and sources say. winit's warnings about the
+    // display (no XSETTINGS daemon, a 0 mm screen) are not the user's problem to fix.
     #[cfg(feature = "gui")]
     let registry = registry.with(
         crate::ui::log_panel::CaptureLayer
-            .with_filter(from_env().unwrap_or_else(|| EnvFilter::new("info"))),
+            .with_filter(from_env().unwrap_or_else(|| EnvFilter::new("info,winit=error"))),
     );
     let _ = registry.try_init();
 }
