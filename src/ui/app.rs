@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::frame_log::FrameLog;
 use super::ingest;
-use super::shell::Shell;
+use super::shell::{Shell, Tab};
 use crate::sources::hub::{Command, Hub, Spec};
 use crate::sources::policy_files::Target;
 
@@ -19,6 +19,17 @@ use crate::sources::policy_files::Target;
 const INGEST_BUDGET: Duration = Duration::from_millis(4);
 /// Where the list of sources is kept between runs.
 const SOURCES_KEY: &str = "meshlens.sources";
+
+/// Where the open tab and the welcome's state are kept between runs.
+const VIEW_KEY: &str = "meshlens.view";
+
+/// What the window showed, so the next run opens where this one left off and the
+/// first-run welcome stays dismissed.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedView {
+    tab: Tab,
+    welcome: bool,
+}
 
 /// A source as saved between runs: what it is, and whether it was running.
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +59,13 @@ impl MeshlensApp {
         let saved: Option<Vec<Saved>> = cc.storage.and_then(|s| eframe::get_value(s, SOURCES_KEY));
         for command in restore(saved, demo) {
             shell.sources.push(command);
+        }
+        if let Some(view) = cc
+            .storage
+            .and_then(|s| eframe::get_value::<SavedView>(s, VIEW_KEY))
+        {
+            shell.tab = view.tab;
+            shell.welcome = view.welcome;
         }
         MeshlensApp {
             shell,
@@ -128,6 +146,11 @@ impl eframe::App for MeshlensApp {
             })
             .collect();
         eframe::set_value(storage, SOURCES_KEY, &saved);
+        let view = SavedView {
+            tab: self.shell.tab,
+            welcome: self.shell.welcome,
+        };
+        eframe::set_value(storage, VIEW_KEY, &view);
     }
 }
 

@@ -17,7 +17,7 @@ use super::tap_view::TapView;
 use crate::mesh::Mesh;
 use crate::tap::Event;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Tab {
     Graph,
     Tap,
