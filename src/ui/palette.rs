@@ -95,9 +95,7 @@ impl Palette {
             .flatten()
             .map(|&(_, i)| i);
 
-        let mut still_open = true;
         egui::Window::new("Command palette")
-            .open(&mut still_open)
             .collapsible(false)
             .resizable(false)
             .title_bar(false)
@@ -144,7 +142,7 @@ impl Palette {
                     });
                 }
             });
-        if picked.is_some() || !still_open {
+        if picked.is_some() {
             self.open = false;
         }
         picked.map(|i| entries[i].action.clone())
