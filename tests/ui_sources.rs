@@ -29,8 +29,11 @@ fn harness() -> Harness<'static, App> {
         shell,
         hub: Hub::new(Arc::new(|| {})).unwrap(),
     };
+    // A source's row fills in over a few frames (state, then its replay timeline), and each
+    // new widget asks for one more frame to be styled.
     Harness::builder()
         .with_size(egui::vec2(1100.0, 760.0))
+        .with_max_steps(8)
         .build_ui_state(
             |ui, app: &mut App| {
                 ingest::pump(&mut app.shell, &mut app.hub, Duration::from_millis(4));

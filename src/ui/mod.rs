@@ -2,6 +2,7 @@
 
 mod app;
 pub mod drift_board;
+pub mod file_dialog;
 pub mod frame_log;
 pub mod graph;
 pub mod ingest;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use egui::{Color32, RichText, Sense};
 
+use super::file_dialog::{Browse, Mode};
 use crate::mesh::Mesh;
 use crate::mesh::policy_hits::{Counts, HIT_BUCKETS};
 use crate::policy::authz::{ClientTls, Meta};
@@ -189,6 +190,7 @@ impl WhatIf {
 
 #[derive(Default)]
 pub struct PoliciesView {
+    browse: Browse,
     worker: Option<PolicyFiles>,
     /// The newest load the worker finished.
     pub loaded: Option<Loaded>,
@@ -284,10 +286,15 @@ impl PoliciesView {
         ui.horizontal(|ui| {
             let l = ui.label("Policy files:");
             ui.add(egui::TextEdit::singleline(&mut self.paths).desired_width(360.0))
-                .labelled_by(l.id);
+                .labelled_by(l.id)
+                .on_hover_text("Files or directories, separated by ;");
+            self.browse
+                .button(ui, "policy", Mode::Folder, &mut self.paths);
             let m = ui.label("Manifest:");
             ui.add(egui::TextEdit::singleline(&mut self.manifest).desired_width(240.0))
                 .labelled_by(m.id);
+            self.browse
+                .button(ui, "manifest", Mode::Open, &mut self.manifest);
             if ui.button("Load").clicked() {
                 let target = Target {
                     paths: self

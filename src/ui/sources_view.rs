@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use egui::{Color32, RichText};
 
+use super::file_dialog::{Browse, Mode};
 use crate::sources::check;
 use crate::sources::hub::{
     Command, MetricsFeed, RecorderStatus, ReplayStatus, SourceId, Spec, State, Status, TapAuth,
@@ -55,6 +56,7 @@ pub struct SourcesView {
     tried: Option<Kind>,
     tried_record: bool,
     commands: Vec<Command>,
+    browse: Browse,
 }
 
 impl Default for SourcesView {
@@ -71,6 +73,7 @@ impl Default for SourcesView {
             tried: None,
             tried_record: false,
             commands: Vec::new(),
+            browse: Browse::default(),
         }
     }
 }
@@ -97,14 +100,39 @@ fn problem(ui: &mut egui::Ui, text: Option<String>) -> bool {
 
 /// A labelled one-line text field.
 fn field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) {
+    ui.horizontal(|ui| text(ui, label, value, hint));
+}
+
+/// Labels take a fixed width, so a form's fields and their "Browse…" buttons line up.
+const LABEL_WIDTH: f32 = 130.0;
+
+fn text(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) {
+    let l = ui
+        .scope(|ui| {
+            ui.set_min_width(LABEL_WIDTH);
+            ui.label(label)
+        })
+        .inner;
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .hint_text(hint)
+            .desired_width(420.0),
+    )
+    .labelled_by(l.id);
+}
+
+/// A labelled path field with a "Browse…" button beside it.
+fn path_field(
+    ui: &mut egui::Ui,
+    browse: &mut Browse,
+    mode: Mode,
+    label: &str,
+    value: &mut String,
+    hint: &str,
+) {
     ui.horizontal(|ui| {
-        let l = ui.label(label);
-        ui.add(
-            egui::TextEdit::singleline(value)
-                .hint_text(hint)
-                .desired_width(420.0),
-        )
-        .labelled_by(l.id);
+        text(ui, label, value, hint);
+        browse.button(ui, label, mode, value);
     });
 }
 
@@ -252,7 +280,14 @@ impl SourcesView {
             }
             return;
         }
-        field(ui, "Record to", &mut self.forms.record_to, "/tmp/mesh.tap");
+        path_field(
+            ui,
+            &mut self.browse,
+            Mode::Save,
+            "Record to",
+            &mut self.forms.record_to,
+            "/tmp/mesh.tap",
+        );
         let issue = self
             .tried_record
             .then(|| check::new_file(&self.forms.record_to))
@@ -310,8 +345,10 @@ impl SourcesView {
     /// Each form draws its fields, with their problems under them once `show`, and
     /// returns the spec when every field is fine.
     fn sandbox_form(&mut self, ui: &mut egui::Ui, show: bool) -> Option<Spec> {
-        field(
+        path_field(
             ui,
+            &mut self.browse,
+            Mode::Open,
             "Manifest",
             &mut self.forms.manifest,
             "empty for the bundled demo",
@@ -329,6 +366,7 @@ impl SourcesView {
 
     fn tap_form(&mut self, ui: &mut egui::Ui, show: bool) -> Option<Spec> {
         let f = &mut self.forms;
+        let browse = &mut self.browse;
         field(
             ui,
             "Admin addresses",
@@ -344,7 +382,14 @@ impl SourcesView {
             ui.radio_value(&mut f.tap_token, true, "Bearer token");
         });
         let auth = if f.tap_token {
-            field(ui, "Token file", &mut f.token, "a file holding a JWT");
+            path_field(
+                ui,
+                browse,
+                Mode::Open,
+                "Token file",
+                &mut f.token,
+                "a file holding a JWT",
+            );
             let issue = check::file(&f.token);
             problem(ui, issue.clone().filter(|_| show));
             issue.is_none().then(|| TapAuth::Token {
@@ -357,7 +402,7 @@ impl SourcesView {
                 ("Client certificate", &mut f.cert, "cert.pem"),
                 ("Client key", &mut f.key, "key.pem"),
             ] {
-                field(ui, label, value, hint);
+                path_field(ui, browse, Mode::Open, label, value, hint);
                 let issue = check::file(value);
                 ok &= issue.is_none();
                 problem(ui, issue.filter(|_| show));
@@ -421,8 +466,10 @@ impl SourcesView {
     }
 
     fn recording_form(&mut self, ui: &mut egui::Ui, show: bool) -> Option<Spec> {
-        field(
+        path_field(
             ui,
+            &mut self.browse,
+            Mode::Open,
             "Recording file",
             &mut self.forms.recording,
             "saved with `meshlens record` or below",

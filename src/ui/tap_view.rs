@@ -5,6 +5,7 @@
 use egui::{Align, RichText, TextEdit};
 use egui_extras::{Column, TableBuilder};
 
+use super::file_dialog::{Browse, Mode};
 use super::tap_export::{Export, Format};
 use super::tap_inspector::EventDetail;
 use super::tap_rows::FilteredRows;
@@ -30,6 +31,7 @@ pub struct TapView {
     followed: Option<u64>,
     /// The selected event, decoded once.
     detail: Option<EventDetail>,
+    browse: Browse,
 }
 
 impl Default for TapView {
@@ -44,6 +46,7 @@ impl Default for TapView {
             rows: FilteredRows::default(),
             followed: None,
             detail: None,
+            browse: Browse::default(),
         }
     }
 }
@@ -200,6 +203,8 @@ impl TapView {
             let label = ui.label("Save to");
             ui.add(TextEdit::singleline(&mut self.export.path).desired_width(320.0))
                 .labelled_by(label.id);
+            self.browse
+                .button(ui, "export", Mode::Save, &mut self.export.path);
             for f in [Format::Csv, Format::JsonLines, Format::JsonArray] {
                 if ui
                     .selectable_label(self.export.format == f, f.label())

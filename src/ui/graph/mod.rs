@@ -20,6 +20,7 @@ use self::export::{SvgBox, SvgEdge, SvgNode, SvgScene};
 use self::filter::namespace;
 pub use self::filter::{Filter, Health, ShownEdge, Visible};
 use self::paint::Batch;
+use super::file_dialog::{Browse, Mode};
 use super::layout::Layout;
 use crate::mesh::Mesh;
 use crate::mesh::graph::{Edge, Node, NodeId};
@@ -62,6 +63,7 @@ pub struct GraphView {
     /// When the model last changed (egui time): dots stop a while after traffic does.
     changed_at: f64,
     pub export: Export,
+    browse: Browse,
 }
 
 impl Default for GraphView {
@@ -80,6 +82,7 @@ impl Default for GraphView {
             animate: true,
             changed_at: f64::NEG_INFINITY,
             export: Export::default(),
+            browse: Browse::default(),
         }
     }
 }
@@ -377,6 +380,8 @@ impl GraphView {
             let l = ui.label("SVG file:");
             ui.add(egui::TextEdit::singleline(&mut self.export.path).desired_width(180.0))
                 .labelled_by(l.id);
+            self.browse
+                .button(ui, "svg", Mode::Save, &mut self.export.path);
             let export = ui.add_enabled(!self.export.is_writing(), egui::Button::new("Export SVG"));
             if export.clicked() {
                 let svg = self.svg_scene(mesh).to_svg();
