@@ -11,69 +11,34 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use egui::{Context, RawInput, Rect, pos2, vec2};
-use meshlens::tap::{Decision, Direction, Endpoint, Event, EventKind, Http, Tls};
+use meshlens::tap::{Endpoint, Event};
 use meshlens::ui::layout::Layout;
 use meshlens::ui::shell::{Shell, Tab};
+
+#[path = "../tests/common/events.rs"]
+mod events;
+
+use events::{T0, deny, http, response_end, workload};
 
 /// The allocator the binary uses (`src/main.rs`), so the figures are the app's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const T0: i64 = 1_764_000_000_000_000;
-
-fn workload(name: &str, ns: &str, n: u32) -> Endpoint {
-    Endpoint {
-        addr: format!("10.{}.{}.{}:8080", n >> 16, (n >> 8) & 255, n & 255),
-        namespace: Some(ns.into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
-
+/// A request whose `stream` varies it: every 7th in plaintext, every 13th failing, every
+/// 31st denied, latencies spread over 1–6 ms.
 fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
-    Event {
-        stream,
-        kind: EventKind::ResponseEnd,
-        time_us: T0 + stream as i64 * 500,
-        proxy: "bench".into(),
-        direction: Direction::Inbound,
-        source: client.clone(),
-        destination: server.clone(),
-        tls: Tls {
-            secured: !stream.is_multiple_of(7),
-            reason: None,
-        },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "POST".into(),
-            authority: "svc:8080".into(),
-            path: "/orders".into(),
-            status: Some(if stream.is_multiple_of(13) { 503 } else { 200 }),
-            latency_us: Some(1_000 + stream % 5_000),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: if stream.is_multiple_of(31) {
-                "deny"
-            } else {
-                "allow"
-            }
-            .into(),
-            server_kind: "server".into(),
-            server_name: "http".into(),
-            route_kind: None,
-            route_name: None,
-            authz_kind: None,
-            authz_name: None,
-            reason: "bench".into(),
-            tried: Vec::new(),
-        }),
-        avro: Vec::new(),
-        lost: 0,
+    let mut e = response_end(stream, T0 + stream as i64 * 500, client, server);
+    e.tls.secured = !stream.is_multiple_of(7);
+    let h = http(&mut e);
+    h.path = "/orders".into();
+    h.latency_us = Some(1_000 + stream % 5_000);
+    if stream.is_multiple_of(13) {
+        h.status = Some(503);
     }
+    if stream.is_multiple_of(31) {
+        deny(&mut e, "no authorization matched the client");
+    }
+    e
 }
 
 /// A shell fed `events` requests over `edges` of a graph with `nodes` workloads in `ns`

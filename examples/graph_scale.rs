@@ -6,66 +6,31 @@
 use std::time::Instant;
 
 use eframe::egui;
-use meshlens::tap::{Decision, Direction, Endpoint, Event, EventKind, Http, Tls};
+use meshlens::tap::{Endpoint, Event};
 use meshlens::ui::frame_log::FrameLog;
 use meshlens::ui::shell::Shell;
 
-const T0: i64 = 1_764_000_000_000_000;
+#[path = "../tests/common/events.rs"]
+mod events;
 
+use events::{T0, deny, http, response_end};
+
+/// Workload `i` of the synthetic mesh, in one of ten namespaces.
 fn workload(i: u32) -> Endpoint {
-    let (name, ns) = (format!("svc-{i}"), format!("ns-{}", i % 10));
-    Endpoint {
-        addr: format!("10.{}.{}.{}:8080", i >> 16, (i >> 8) & 255, i & 255),
-        identity: Some(format!(
-            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
-        )),
-        namespace: Some(ns),
-        workload: Some(name),
-    }
+    events::workload(&format!("svc-{i}"), &format!("ns-{}", i % 10), i)
 }
 
+/// A `GET /`, every 7th in plaintext, every 53rd denied, latencies spread over 1–5 ms.
 fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
-    Event {
-        stream,
-        kind: EventKind::ResponseEnd,
-        time_us: T0 + stream as i64 * 100,
-        proxy: "synthetic".into(),
-        direction: Direction::Inbound,
-        source: client.clone(),
-        destination: server.clone(),
-        tls: Tls {
-            secured: !stream.is_multiple_of(7),
-            reason: None,
-        },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "GET".into(),
-            authority: "svc:8080".into(),
-            path: "/".into(),
-            status: Some(200),
-            latency_us: Some(1_000 + stream % 4_000),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: if stream.is_multiple_of(53) {
-                "deny"
-            } else {
-                "allow"
-            }
-            .into(),
-            server_kind: "server".into(),
-            server_name: "http".into(),
-            route_kind: None,
-            route_name: None,
-            authz_kind: None,
-            authz_name: None,
-            reason: "synthetic".into(),
-            tried: Vec::new(),
-        }),
-        avro: Vec::new(),
-        lost: 0,
+    let mut e = response_end(stream, T0 + stream as i64 * 100, client, server);
+    e.tls.secured = !stream.is_multiple_of(7);
+    let h = http(&mut e);
+    h.method = "GET".into();
+    h.latency_us = Some(1_000 + stream % 4_000);
+    if stream.is_multiple_of(53) {
+        deny(&mut e, "no authorization matched the client");
     }
+    e
 }
 
 struct Scale {

@@ -4,70 +4,31 @@
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use meshlens::tap::{
-    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tls,
-};
+
+#[path = "common/events.rs"]
+mod events;
+
+use events::{T0, decision, response_end, workload};
+use meshlens::tap::{Endpoint, Event, Inspection, MessageSide};
 use meshlens::ui::shell::{Shell, Tab};
 
-const T0: i64 = 1_764_000_000_000_000;
-
-fn workload(name: &str, ns: &str, port: u16) -> Endpoint {
-    Endpoint {
-        addr: format!("10.0.0.{port}:8080"),
-        namespace: Some(ns.into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
-
-/// The response-end event of one inbound request from `client` to `server`.
-fn request(stream: u64, client: Endpoint, server: Endpoint, status: u16, verdict: &str) -> Event {
-    Event {
-        stream,
-        kind: EventKind::ResponseEnd,
-        time_us: T0 + stream as i64 * 10_000,
-        proxy: "shop/orders".into(),
-        direction: Direction::Inbound,
-        source: client,
-        destination: server,
-        tls: Tls {
-            secured: true,
-            reason: None,
-        },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "POST".into(),
-            authority: "orders:8080".into(),
-            path: "/orders".into(),
-            status: Some(status),
-            latency_us: Some(2_500),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: verdict.into(),
-            server_kind: "server".into(),
-            server_name: "orders-http".into(),
-            route_kind: None,
-            route_name: None,
-            authz_kind: Some("authorizationpolicy".into()),
-            authz_name: Some("orders-from-web".into()),
-            reason: "authorized".into(),
-            tried: Vec::new(),
-        }),
-        avro: vec![Inspection {
-            side: Some(MessageSide::Request),
-            framing: "confluent".into(),
-            subject: Some("orders-value".into()),
-            version: Some(2),
-            valid: true,
-            value_json: Some("{\"order_id\": \"o-42\"}".into()),
-            ..Inspection::default()
-        }],
-        lost: 0,
-    }
+/// A request from `client` to `server`, authorized by `orders-from-web`, carrying a valid
+/// `orders-value` message.
+fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
+    let mut e = response_end(stream, T0 + stream as i64 * 10_000, client, server);
+    let d = decision(&mut e);
+    d.authz_kind = Some("authorizationpolicy".into());
+    d.authz_name = Some("orders-from-web".into());
+    e.avro.push(Inspection {
+        side: Some(MessageSide::Request),
+        framing: "confluent".into(),
+        subject: Some("orders-value".into()),
+        version: Some(2),
+        valid: true,
+        value_json: Some("{\"order_id\": \"o-42\"}".into()),
+        ..Inspection::default()
+    });
+    e
 }
 
 fn shell() -> Shell {
@@ -76,14 +37,8 @@ fn shell() -> Shell {
     let orders = workload("orders", "shop", 2);
     let payments = workload("payments", "billing", 3);
     for i in 0..20 {
-        shell.apply(&request(i, web.clone(), orders.clone(), 200, "allow"));
-        shell.apply(&request(
-            100 + i,
-            orders.clone(),
-            payments.clone(),
-            200,
-            "allow",
-        ));
+        shell.apply(&request(i, &web, &orders));
+        shell.apply(&request(100 + i, &orders, &payments));
     }
     shell.welcome = false;
     shell

@@ -8,63 +8,22 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use meshlens::mesh::graph::NodeId;
-use meshlens::tap::{
-    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tls,
-};
+use meshlens::tap::{Endpoint, Event, Inspection, MessageSide};
 use meshlens::ui::graph::Detail;
 use meshlens::ui::shell::Shell;
 
-const T0: i64 = 1_764_000_000_000_000;
+#[path = "common/events.rs"]
+mod events;
 
-fn workload(name: &str, ns: &str, n: u32) -> Endpoint {
-    Endpoint {
-        addr: format!("10.{}.{}.{}:8080", n >> 16, (n >> 8) & 255, n & 255),
-        namespace: Some(ns.into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
+use events::{T0, deny, response_end, workload};
 
-/// The response-end event of one inbound request from `client` to `server`.
+/// One request from `client` to `server`, denied when `verdict` says so.
 fn request(stream: u64, client: &Endpoint, server: &Endpoint, verdict: &str) -> Event {
-    Event {
-        stream,
-        kind: EventKind::ResponseEnd,
-        time_us: T0 + stream as i64 * 1_000,
-        proxy: "test".into(),
-        direction: Direction::Inbound,
-        source: client.clone(),
-        destination: server.clone(),
-        tls: Tls {
-            secured: true,
-            reason: None,
-        },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "POST".into(),
-            authority: "svc:8080".into(),
-            path: "/".into(),
-            status: Some(if verdict == "allow" { 200 } else { 403 }),
-            latency_us: Some(2_500),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: verdict.into(),
-            server_kind: "server".into(),
-            server_name: "http".into(),
-            route_kind: None,
-            route_name: None,
-            authz_kind: None,
-            authz_name: None,
-            reason: "test".into(),
-            tried: Vec::new(),
-        }),
-        avro: Vec::new(),
-        lost: 0,
+    let mut e = response_end(stream, T0 + stream as i64 * 1_000, client, server);
+    if verdict == "deny" {
+        deny(&mut e, "no authorization matched the client");
     }
+    e
 }
 
 /// web -> orders (shop), orders -> payments (billing), and web -> payments denied; the

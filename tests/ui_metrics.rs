@@ -6,25 +6,17 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use meshlens::mesh::Mesh;
 use meshlens::mesh::graph::NodeId;
-use meshlens::tap::{Decision, Direction, Endpoint, Event, EventKind, Http, Tls};
+use meshlens::tap::Event;
 use meshlens::ui::metrics_view::{MetricsView, Span, Subject, chart_series};
 
-/// A multiple of the 5 s bucket, so the buckets below are whole.
-const T0: i64 = 1_764_000_000_000_000;
+#[path = "common/events.rs"]
+mod events;
+
+use events::{T0, decision, http, response_end, workload};
+
 const S: i64 = 1_000_000;
 
-fn endpoint(name: &str) -> Endpoint {
-    Endpoint {
-        addr: "10.0.0.7:8080".into(),
-        namespace: Some("shop".into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.shop.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
-
-/// The response end of one inbound request, as the server's proxy reports it.
+/// The response end of one `GET /v1/orders` within `shop`, as the server's proxy reports it.
 fn request(
     t: i64,
     client: &str,
@@ -33,42 +25,15 @@ fn request(
     verdict: &str,
     latency_us: u64,
 ) -> Event {
-    Event {
-        stream: t as u64,
-        kind: EventKind::ResponseEnd,
-        time_us: t,
-        proxy: format!("shop/{server}"),
-        direction: Direction::Inbound,
-        source: endpoint(client),
-        destination: endpoint(server),
-        tls: Tls {
-            secured: true,
-            reason: None,
-        },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "GET".into(),
-            authority: format!("{server}:8080"),
-            path: "/v1/orders".into(),
-            status: Some(status),
-            latency_us: Some(latency_us),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: verdict.into(),
-            server_kind: "server".into(),
-            server_name: format!("{server}-http"),
-            route_kind: None,
-            route_name: None,
-            authz_kind: None,
-            authz_name: None,
-            reason: String::new(),
-            tried: Vec::new(),
-        }),
-        avro: Vec::new(),
-        lost: 0,
-    }
+    let (c, s) = (workload(client, "shop", 7), workload(server, "shop", 7));
+    let mut e = response_end(t as u64, t, &c, &s);
+    let h = http(&mut e);
+    h.method = "GET".into();
+    h.path = "/v1/orders".into();
+    h.status = Some(status);
+    h.latency_us = Some(latency_us);
+    decision(&mut e).verdict = verdict.into();
+    e
 }
 
 /// One minute of traffic: web → orders at 2 req/s, 4 ms, one request in ten failing with

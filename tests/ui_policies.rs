@@ -8,65 +8,39 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use meshlens::tap::{Decision, Direction, Endpoint, Event, EventKind, Http, Tls};
+use meshlens::tap::{Event, EventKind};
 use meshlens::ui::policies_view::ClientKind;
 use meshlens::ui::shell::{Shell, Tab};
+
+#[path = "common/events.rs"]
+mod events;
+
+use events::{T0, decision, deny, http, response_end, workload};
 
 fn shop() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sandboxes/shop")
 }
 
-fn endpoint(name: &str) -> Endpoint {
-    Endpoint {
-        addr: "10.0.0.7:8080".into(),
-        namespace: Some("shop".into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.shop.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
-
 /// The request start an inbound proxy reports, carrying its policy decision.
 fn decided(stream: u64, client: &str, verdict: &str, route: &str, authz: Option<&str>) -> Event {
-    Event {
-        stream,
-        kind: EventKind::RequestStart,
-        time_us: 1_764_000_000_000_000 + stream as i64 * 100_000,
-        proxy: "shop/orders".into(),
-        direction: Direction::Inbound,
-        source: endpoint(client),
-        destination: endpoint("orders"),
-        tls: Tls {
-            secured: true,
-            reason: None,
-        },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "GET".into(),
-            authority: "orders:8080".into(),
-            path: "/v1/orders".into(),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: verdict.into(),
-            server_kind: "server".into(),
-            server_name: "orders-http".into(),
-            route_kind: Some("HTTPRoute".into()),
-            route_name: Some(route.into()),
-            authz_kind: authz.map(|_| "authorizationpolicy".into()),
-            authz_name: authz.map(str::to_string),
-            reason: if authz.is_some() {
-                "authorized".into()
-            } else {
-                "no authorization matched the client".into()
-            },
-            tried: Vec::new(),
-        }),
-        avro: Vec::new(),
-        lost: 0,
+    let (c, s) = (workload(client, "shop", 7), workload("orders", "shop", 7));
+    let mut e = response_end(stream, T0 + stream as i64 * 100_000, &c, &s);
+    e.kind = EventKind::RequestStart;
+    let h = http(&mut e);
+    h.method = "GET".into();
+    h.path = "/v1/orders".into();
+    h.status = None;
+    h.latency_us = None;
+    let d = decision(&mut e);
+    d.route_kind = Some("HTTPRoute".into());
+    d.route_name = Some(route.into());
+    d.authz_kind = authz.map(|_| "authorizationpolicy".into());
+    d.authz_name = authz.map(str::to_string);
+    if verdict == "deny" {
+        deny(&mut e, "no authorization matched the client");
+        http(&mut e).status = None;
     }
+    e
 }
 
 fn harness() -> Harness<'static, Shell> {

@@ -12,13 +12,15 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use meshlens::avro::Level;
 use meshlens::registry::{Store, server};
-use meshlens::tap::{
-    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tls,
-};
+use meshlens::tap::{Event, Inspection, MessageSide};
 use meshlens::ui::shell::{Shell, Tab};
 
+#[path = "common/events.rs"]
+mod events;
+
+use events::{T0, http, response_end, workload};
+
 const SUBJECT: &str = "shop.orders-value";
-const T0: i64 = 1_764_000_000_000_000;
 
 /// Our registry on 127.0.0.1 with the demo's three order versions (its level NONE, as in
 /// the demo, so the breaking v3 gets in).
@@ -42,64 +44,24 @@ fn registry(rt: &tokio::runtime::Runtime, dir: &Path) -> SocketAddr {
     addr
 }
 
-fn workload(name: &str) -> Endpoint {
-    Endpoint {
-        addr: "10.0.0.1:8080".into(),
-        namespace: Some("shop".into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.shop.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
-
 /// web posts an order written with `writer` to orders, which reads with `reader`.
 fn order(stream: u64, writer: u32, reader: u32, drift: &str) -> Event {
-    Event {
-        stream,
-        kind: EventKind::ResponseEnd,
-        time_us: T0 + stream as i64 * 100_000,
-        proxy: "shop/orders".into(),
-        direction: Direction::Inbound,
-        source: workload("web"),
-        destination: workload("orders"),
-        tls: Tls {
-            secured: true,
-            reason: None,
-        },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "POST".into(),
-            authority: "orders:8080".into(),
-            path: "/v1/orders".into(),
-            status: Some(201),
-            latency_us: Some(2_000),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: "allow".into(),
-            server_kind: "server".into(),
-            server_name: "orders-http".into(),
-            route_kind: None,
-            route_name: None,
-            authz_kind: None,
-            authz_name: None,
-            reason: "authorized".into(),
-            tried: Vec::new(),
-        }),
-        avro: vec![Inspection {
-            side: Some(MessageSide::Request),
-            framing: "confluent".into(),
-            subject: Some(SUBJECT.into()),
-            version: Some(writer),
-            reader_version: Some(reader),
-            drift: Some(drift.into()),
-            valid: drift != "incompatible",
-            ..Inspection::default()
-        }],
-        lost: 0,
-    }
+    let (web, orders) = (workload("web", "shop", 1), workload("orders", "shop", 1));
+    let mut e = response_end(stream, T0 + stream as i64 * 100_000, &web, &orders);
+    let h = http(&mut e);
+    h.path = "/v1/orders".into();
+    h.status = Some(201);
+    e.avro.push(Inspection {
+        side: Some(MessageSide::Request),
+        framing: "confluent".into(),
+        subject: Some(SUBJECT.into()),
+        version: Some(writer),
+        reader_version: Some(reader),
+        drift: Some(drift.into()),
+        valid: drift != "incompatible",
+        ..Inspection::default()
+    });
+    e
 }
 
 fn harness(shell: Shell) -> Harness<'static, Shell> {

@@ -10,11 +10,13 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use meshlens::sources::hub::{Hub, State};
 use meshlens::tap::recording::Recorder;
-use meshlens::tap::{Direction, Endpoint, Event, EventKind, Http, Tls};
 use meshlens::ui::ingest;
 use meshlens::ui::shell::{Shell, Tab};
 
-const T0: i64 = 1_764_000_000_000_000;
+#[path = "common/events.rs"]
+mod events;
+
+use events::{T0, http, response_end, workload};
 
 struct App {
     shell: Shell,
@@ -64,48 +66,14 @@ fn step_until(h: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> 
     h.run();
 }
 
-fn endpoint(name: &str, n: u8) -> Endpoint {
-    Endpoint {
-        addr: format!("10.0.0.{n}:8080"),
-        namespace: Some("shop".into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.shop.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
-
 /// 60 requests from web to orders, one a second.
 fn write_recording(path: &std::path::Path) {
+    let (web, orders) = (workload("web", "shop", 1), workload("orders", "shop", 2));
     let mut r = Recorder::create(path, false).unwrap();
     for i in 0..60u64 {
-        r.push(&Event {
-            stream: i,
-            kind: EventKind::ResponseEnd,
-            time_us: T0 + i as i64 * 1_000_000,
-            proxy: "shop/orders".into(),
-            direction: Direction::Inbound,
-            source: endpoint("web", 1),
-            destination: endpoint("orders", 2),
-            tls: Tls {
-                secured: true,
-                reason: None,
-            },
-            http: Some(Http {
-                protocol: "HTTP/1.1".into(),
-                method: "POST".into(),
-                authority: "orders:8080".into(),
-                path: "/orders".into(),
-                status: Some(200),
-                latency_us: Some(2_000),
-                ..Http::default()
-            }),
-            tcp: None,
-            decision: None,
-            avro: Vec::new(),
-            lost: 0,
-        })
-        .unwrap();
+        let mut e = response_end(i, T0 + i as i64 * 1_000_000, &web, &orders);
+        http(&mut e).path = "/orders".into();
+        r.push(&e).unwrap();
     }
     r.finish().unwrap();
 }

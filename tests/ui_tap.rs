@@ -7,105 +7,69 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use meshlens::tap::{
-    Decision, Direction, Endpoint, Event, EventKind, Http, Inspection, MessageSide, Tls, TriedAuthz,
-};
+use meshlens::tap::{Endpoint, Event, Inspection, MessageSide, TriedAuthz};
 use meshlens::ui::shell::{Shell, Tab};
 
-const T0: i64 = 1_764_000_000_000_000;
+#[path = "common/events.rs"]
+mod events;
 
-fn workload(name: &str, ns: &str, port: u16) -> Endpoint {
-    Endpoint {
-        addr: format!("10.0.0.{port}:8080"),
-        namespace: Some(ns.into()),
-        workload: Some(name.into()),
-        identity: Some(format!(
-            "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"
-        )),
-    }
-}
+use events::{T0, decision, deny, http, response_end, workload};
 
-/// The response end of one inbound request; `stream` picks its shape:
-/// multiples of 10 fail with 503, multiples of 7 are denied, 13 carries an invalid body.
+/// A `POST /orders` from `client` to `server`; `stream` picks its shape: multiples of 10
+/// fail with 503, multiples of 7 are denied, 13 carries an invalid body.
 fn request(stream: u64, client: &Endpoint, server: &Endpoint) -> Event {
     let denied = stream.is_multiple_of(7);
-    let invalid = stream == 13;
-    Event {
-        stream,
-        kind: EventKind::ResponseEnd,
-        time_us: T0 + stream as i64 * 10_000,
-        proxy: format!(
-            "{}/{}",
-            server.namespace.as_deref().unwrap_or_default(),
-            server.workload.as_deref().unwrap_or_default()
-        ),
-        direction: Direction::Inbound,
-        source: client.clone(),
-        destination: server.clone(),
-        tls: Tls {
-            secured: true,
-            reason: None,
+    let mut e = response_end(stream, T0 + stream as i64 * 10_000, client, server);
+    let h = http(&mut e);
+    h.path = "/orders".into();
+    h.authority = "orders:8080".into();
+    let d = decision(&mut e);
+    d.server_name = "orders-http".into();
+    d.route_kind = Some("httproute".into());
+    d.route_name = Some("orders-post".into());
+    d.authz_kind = Some("authorizationpolicy".into());
+    d.authz_name = Some("orders-from-web".into());
+    d.tried = vec![
+        TriedAuthz {
+            kind: "authorizationpolicy".into(),
+            name: "orders-from-admin".into(),
+            matched: false,
+            miss: Some("client identity is not admin".into()),
         },
-        http: Some(Http {
-            protocol: "HTTP/1.1".into(),
-            method: "POST".into(),
-            authority: "orders:8080".into(),
-            path: "/orders".into(),
-            status: Some(if stream.is_multiple_of(10) { 503 } else { 200 }),
-            latency_us: Some(2_500),
-            ..Http::default()
-        }),
-        tcp: None,
-        decision: Some(Decision {
-            verdict: if denied { "deny" } else { "allow" }.into(),
-            server_kind: "server".into(),
-            server_name: "orders-http".into(),
-            route_kind: Some("httproute".into()),
-            route_name: Some("orders-post".into()),
-            authz_kind: (!denied).then(|| "authorizationpolicy".into()),
-            authz_name: (!denied).then(|| "orders-from-web".into()),
-            reason: if denied {
-                "no authorization matched the client"
-            } else {
-                "authorized"
-            }
-            .into(),
-            tried: vec![
-                TriedAuthz {
-                    kind: "authorizationpolicy".into(),
-                    name: "orders-from-admin".into(),
-                    matched: false,
-                    miss: Some("client identity is not admin".into()),
-                },
-                TriedAuthz {
-                    kind: "authorizationpolicy".into(),
-                    name: "orders-from-web".into(),
-                    matched: !denied,
-                    miss: denied.then(|| "client identity is not web".into()),
-                },
-            ],
-        }),
-        avro: vec![Inspection {
-            side: Some(MessageSide::Request),
-            framing: "confluent".into(),
-            subject: Some("OrderPlaced-value".into()),
-            version: Some(2),
-            schema_id: Some(7),
-            fingerprint: Some(0x1234_5678_9abc_def0),
-            valid: !invalid,
-            errors: if invalid {
-                vec!["qty must be positive at byte 31 (in .lines[1].qty)".into()]
-            } else {
-                Vec::new()
-            },
-            value_json: Some(format!(
-                r#"{{"order_id":"o-{stream}","customer":{{"email":"***","address":{{"zip":"1012"}}}},"lines":[{{"sku":"A-1","qty":2}},{{"sku":"B-2","qty":-1}}],"coupon":{{"string":"SAVE"}}}}"#
-            )),
-            redacted: vec!["customer.email".into()],
-            ..Inspection::default()
-        }],
-        lost: 0,
+        TriedAuthz {
+            kind: "authorizationpolicy".into(),
+            name: "orders-from-web".into(),
+            matched: !denied,
+            miss: denied.then(|| "client identity is not web".into()),
+        },
+    ];
+    if denied {
+        deny(&mut e, "no authorization matched the client");
     }
+    if stream.is_multiple_of(10) {
+        http(&mut e).status = Some(503);
+    }
+    let invalid = stream == 13;
+    e.avro.push(Inspection {
+        side: Some(MessageSide::Request),
+        framing: "confluent".into(),
+        subject: Some("OrderPlaced-value".into()),
+        version: Some(2),
+        schema_id: Some(7),
+        fingerprint: Some(0x1234_5678_9abc_def0),
+        valid: !invalid,
+        errors: if invalid {
+            vec!["qty must be positive at byte 31 (in .lines[1].qty)".into()]
+        } else {
+            Vec::new()
+        },
+        value_json: Some(format!(
+            r#"{{"order_id":"o-{stream}","customer":{{"email":"***","address":{{"zip":"1012"}}}},"lines":[{{"sku":"A-1","qty":2}},{{"sku":"B-2","qty":-1}}],"coupon":{{"string":"SAVE"}}}}"#
+        )),
+        redacted: vec!["customer.email".into()],
+        ..Inspection::default()
+    });
+    e
 }
 
 /// 40 requests web → orders and 40 orders → payments.
