@@ -399,6 +399,37 @@ fn sandbox_up_writes_the_ready_file_and_tap_works_with_its_credentials() {
     assert!(stdout.contains("denied"), "{stdout}");
 }
 
+/// In a terminal nobody closes stdin: `--duration` alone must end the process.
+#[test]
+fn sandbox_up_exits_after_its_duration_while_stdin_stays_open() {
+    let mut up = meshlens()
+        .args(["sandbox", "up", "--duration", "1s", "--no-scenario"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stdin_held_open = up.stdin.take();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = up.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        let _ = up.kill();
+        let _ = up.wait();
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "still running a minute after a 1s --duration, waiting for stdin: {status:?}"
+    );
+}
+
 #[test]
 fn validate_points_at_the_line_of_each_mistake() {
     let dir = tempfile::tempdir().unwrap();

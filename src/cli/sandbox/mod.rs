@@ -136,6 +136,9 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let code = rt.block_on(run_cluster(manifest, options, &args));
+    // The stdin reader is a blocking read that only ends with a line or EOF: waiting for it
+    // would keep the process alive after `--duration` until someone pressed Enter.
+    rt.shutdown_background();
     drop(demo_dir);
     code
 }
