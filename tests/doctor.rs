@@ -186,12 +186,73 @@ fn an_expired_certificate_fails_with_when_and_how_to_renew() {
         expiry.contains("expired at") && expiry.contains("ago"),
         "{expiry}"
     );
-    assert!(
-        expiry.contains("meshlens identity issue --sa orders --ns shop"),
-        "{expiry}"
-    );
     // The chain itself is fine: only the dates are wrong.
     assert!(out.lines().any(|l| l.starts_with("✓ chain:")), "{out}");
+
+    // The suggested command runs as printed (with a CA directory for `CA`) and writes over
+    // the config's own files, after which the expiry is fine.
+    let command = expiry
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in {expiry}"));
+    let ca = pki.path("ca");
+    let init = meshlens(&["identity", "init", "--dir", s(&ca)]);
+    assert!(init.status.success(), "{init:?}");
+    let args: Vec<&str> = command
+        .split_whitespace()
+        .skip(1)
+        .map(|a| if a == "CA" { s(&ca) } else { a })
+        .collect();
+    assert_eq!(
+        args[..5],
+        ["identity", "issue", "--dir", s(&ca), "--sa"],
+        "{command}"
+    );
+    let issued = meshlens(&args);
+    assert!(
+        issued.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let (out, _) = doctor(&[s(&config)]);
+    assert!(
+        out.lines().any(|l| l.starts_with("✓ certificate expiry:")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_sidecar_started_with_an_expired_certificate_says_so() {
+    let pki = Pki::new();
+    let config = orders(&pki);
+    let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 24 * 60 * 60);
+    pki.write_leaf(
+        "orders",
+        &pki.issue("orders", "shop", Duration::from_secs(3600), two_days_ago),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshlens"))
+        .args(["proxy", "--config", s(&config)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _running = Running(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the proxy said nothing about its expired certificate");
+    assert!(
+        line.starts_with("warning: ")
+            && line.contains("orders.crt: the certificate expired at")
+            && line.contains("meshlens doctor"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -25,6 +25,7 @@ pub struct ProxyArgs {
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let config = ProxyConfig::load(&args.config)?;
+    let unusable = certificate_not_valid(&config, std::time::SystemTime::now());
     let mut builder = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -59,10 +60,44 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             }
             out.flush()?;
         }
+        if let Some(problem) = unusable {
+            eprintln!(
+                "warning: {problem}: peers refuse its handshakes until new files are written (`meshlens doctor {}` says how)",
+                args.config.display()
+            );
+        }
         shutdown_signal().await;
         sidecar.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Why the sidecar's own certificate cannot be used now (expired, or not valid yet), if so.
+/// The sidecar still starts: the files are reloaded when a renewed certificate is written.
+fn certificate_not_valid(config: &ProxyConfig, now: std::time::SystemTime) -> Option<String> {
+    let path = &config.identity.cert;
+    let text = std::fs::read(path).ok()?;
+    let leaf = crate::identity::certs_from_pem(&text)
+        .ok()?
+        .into_iter()
+        .next()?;
+    let info = crate::identity::CertInfo::parse(&leaf, 0).ok()?;
+    let at = humantime::format_rfc3339_seconds;
+    if now > info.not_after {
+        Some(format!(
+            "{}: the certificate expired at {}",
+            path.display(),
+            at(info.not_after)
+        ))
+    } else if now < info.not_before {
+        Some(format!(
+            "{}: the certificate is not valid until {}",
+            path.display(),
+            at(info.not_before)
+        ))
+    } else {
+        None
+    }
 }
 
 /// Ctrl-C, or SIGTERM from a container runtime.

@@ -239,7 +239,7 @@ fn tls_failure(error: IdentityError) -> Check {
             format!(
                 "the proxy refused your certificate ({alert} alert): --cert is not signed by the proxy's trust anchors, or has expired"
             ),
-            "issue your certificate from the proxy's mesh CA (`meshlens identity issue --dir CA --sa meshlens-operator --ns meshlens`)",
+            "issue your certificate from the proxy's mesh CA (`meshlens identity issue --dir CA --sa meshlens-operator --ns meshlens --out operator`)",
         ),
         e @ (IdentityError::Expired { .. } | IdentityError::NotYetValid { .. }) => Check::fail(
             what,

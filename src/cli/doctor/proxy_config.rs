@@ -294,10 +294,7 @@ fn chain_to_anchors(
 fn identity_name(config: &ProxyConfig, leaf: &CertInfo, expected: Option<&IdentityName>) -> Check {
     let what = "identity";
     let w = &config.workload;
-    let issue = format!(
-        "issue it with `meshlens identity issue --sa {} --ns {}`",
-        w.service_account, w.namespace
-    );
+    let issue = format!("issue it with `{}`", issue_command(config, None));
     let Some(san) = leaf.identity() else {
         return Check::fail(
             what,
@@ -362,9 +359,28 @@ fn identity_name(config: &ProxyConfig, leaf: &CertInfo, expected: Option<&Identi
 }
 
 fn renew_hint(config: &ProxyConfig) -> String {
-    let w = &config.workload;
     format!(
-        "issue a new certificate (`meshlens identity issue --sa {} --ns {} --lifetime 720h`, or let the mesh's issuer renew it) and write it over the old files: the proxy reloads them within a second",
+        "issue a new certificate (`{}`, or let the mesh's issuer renew it) and write it over the old files: the proxy reloads them within a second",
+        issue_command(config, Some("720h"))
+    )
+}
+
+/// A `meshlens identity issue` command that can be pasted: `CA` stands for the directory
+/// `identity init` made, and `--out` writes over the config's own files when they are
+/// named `PREFIX.crt` and `PREFIX.key`.
+fn issue_command(config: &ProxyConfig, lifetime: Option<&str>) -> String {
+    let w = &config.workload;
+    let files = &config.identity;
+    let prefix = match (
+        files.cert.to_str().and_then(|c| c.strip_suffix(".crt")),
+        files.key.to_str().and_then(|k| k.strip_suffix(".key")),
+    ) {
+        (Some(cert), Some(key)) if cert == key => cert.to_string(),
+        _ => "PREFIX".to_string(),
+    };
+    let lifetime = lifetime.map_or(String::new(), |l| format!(" --lifetime {l}"));
+    format!(
+        "meshlens identity issue --dir CA --sa {} --ns {}{lifetime} --out {prefix}",
         w.service_account, w.namespace
     )
 }
