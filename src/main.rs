@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         // A reader that closed the pipe (`| head`) has all it wanted.
         Err(e) if meshlens::cli::closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", meshlens::cli::one_line(&e));
             ExitCode::FAILURE
         }
     }

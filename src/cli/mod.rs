@@ -155,6 +155,23 @@ pub fn closed_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// An error and its causes as one line, `outer: cause: cause`. A cause whose text its
+/// outer message already ends with (errors that print their `source` themselves) is not
+/// repeated.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 /// Runs a command whose errors are usage or parse errors: exit 2 with one line, so exit 1
 /// stays free for the command's own "no" (incompatible, denied, lint errors).
 fn or_usage(f: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
@@ -162,7 +179,7 @@ fn or_usage(f: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
         if closed_pipe(&e) {
             return ExitCode::SUCCESS;
         }
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         ExitCode::from(2)
     })
 }
@@ -173,4 +190,38 @@ fn read_schema(path: &Path) -> anyhow::Result<Arc<Schema>> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let schema = Schema::parse(&text).with_context(|| path.display().to_string())?;
     Ok(Arc::new(schema))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    /// Like the crate's error types: the message quotes its own `source`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {path}: {source}")]
+    struct Read {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    fn gone() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "gone")
+    }
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        let e = anyhow::Error::new(Read {
+            path: "proxy.yaml",
+            source: gone(),
+        });
+        assert_eq!(one_line(&e), "cannot read proxy.yaml: gone");
+        let e = e.context("sandbox");
+        assert_eq!(one_line(&e), "sandbox: cannot read proxy.yaml: gone");
+    }
+
+    #[test]
+    fn causes_not_in_the_message_are_appended() {
+        let e = anyhow::Error::new(gone()).context("cannot read proxy.yaml");
+        assert_eq!(one_line(&e), "cannot read proxy.yaml: gone");
+    }
 }
