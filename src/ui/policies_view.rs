@@ -311,6 +311,8 @@ impl PoliciesView {
                 self.watch(target, &ui.ctx().clone());
             }
         });
+        self.browse.problem_ui(ui, "policy");
+        self.browse.problem_ui(ui, "manifest");
         let status = match (&self.loaded, &self.target) {
             (Some(l), _) => {
                 let errors = l.diagnostics.iter().filter(|d| d.error).count();

@@ -145,7 +145,9 @@ impl SchemasView {
         }
     }
 
-    fn receive(&mut self, ctx: &egui::Context) {
+    /// Starts the registry worker once there is a context, and takes what it sent. The tap
+    /// inspector's writer schemas come from here too, so the Tap tab calls it as well.
+    pub fn poll(&mut self, ctx: &egui::Context) {
         if let Some(target) = self.pending.take() {
             let ctx = ctx.clone();
             let waker = Arc::new(move || ctx.request_repaint());
@@ -170,7 +172,7 @@ impl SchemasView {
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
-        self.receive(ui.ctx());
+        self.poll(ui.ctx());
         self.registry_bar(ui);
         ui.separator();
         egui::Panel::left("schemas_subjects")

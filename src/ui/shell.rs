@@ -246,7 +246,10 @@ impl Shell {
         }
         egui::CentralPanel::default().show(ui, |ui| match self.tab {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
-            Tab::Tap => self.tap.ui(ui, &self.mesh),
+            Tab::Tap => {
+                self.schemas.poll(ui.ctx());
+                self.tap.ui(ui, &self.mesh, self.schemas.snapshot.as_ref());
+            }
             Tab::Inspector => self.inspector.ui(ui),
             Tab::Sources => self.sources.ui(ui),
             Tab::Policies => self.policies.ui(ui, &self.mesh),

@@ -134,6 +134,7 @@ fn path_field(
         text(ui, label, value, hint);
         browse.button(ui, label, mode, value);
     });
+    browse.problem_ui(ui, label);
 }
 
 impl SourcesView {
