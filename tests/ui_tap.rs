@@ -341,6 +341,11 @@ fn a_full_log_of_200k_events_is_shown_and_filtered_a_slice_per_frame() {
     assert!(shown.iter().all(|s| s.is_multiple_of(10)));
     assert!(shown.windows(2).all(|w| w[0] < w[1]), "oldest first");
     h.get_by_label_contains("Filtering…");
+    assert!(
+        h.query_by_role(egui::accesskit::Role::ProgressIndicator)
+            .is_some(),
+        "a spinner while filtering"
+    );
     h.step();
     assert!(
         shown_streams(&h).len() > shown.len(),
@@ -398,7 +403,7 @@ fn the_writer_schema_from_the_registry_shows_logical_types_as_values() {
 
     // Without a registry the value is as encoded, and the inspector says why.
     h.get_by_label("placed: 1764000000123");
-    h.get_by_label_contains("No registry is known");
+    h.get_by_label_contains("No registry loaded");
 
     // The Schemas view loads the registry: the detail is read again with the writer schema.
     h.state_mut().schemas.snapshot = Some(registry());
@@ -406,7 +411,7 @@ fn the_writer_schema_from_the_registry_shows_logical_types_as_values() {
     h.get_by_label("placed: \"2025-11-24T16:00:00.123Z\"");
     h.get_by_label("total: \"12.50\"");
     h.get_by_label("coupon: \"SAVE\"");
-    assert!(h.query_by_label_contains("No registry is known").is_none());
+    assert!(h.query_by_label_contains("No registry loaded").is_none());
     h.get_by_label("writer schema: version 2, id 7").click();
     h.run_steps(3);
     h.get_by_label(ORDER_SCHEMA);

@@ -251,7 +251,9 @@ impl Shell {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
             Tab::Tap => {
                 self.schemas.poll(ui.ctx());
-                self.tap.ui(ui, &self.mesh, self.schemas.snapshot.as_ref());
+                let loading = self.schemas.is_loading();
+                self.tap
+                    .ui(ui, &self.mesh, self.schemas.snapshot.as_ref(), loading);
             }
             Tab::Inspector => self.inspector.ui(ui),
             Tab::Sources => self.sources.ui(ui),

@@ -62,7 +62,8 @@ impl EventDetail {
         }
     }
 
-    pub fn ui(&self, ui: &mut egui::Ui, clock: impl Fn(i64) -> String) {
+    /// `registry_loading`: a registry is on its way, so a missing writer schema may come.
+    pub fn ui(&self, ui: &mut egui::Ui, clock: impl Fn(i64) -> String, registry_loading: bool) {
         let e = &self.event;
         ui.label(format!(
             "#{} · {:?} · {} · proxy {} ({:?})",
@@ -173,7 +174,7 @@ impl EventDetail {
                 .show(ui, |ui| {
                     let salt = format!("{}-{i}", self.seq);
                     inspection(ui, a, tree.as_ref(), &salt);
-                    writer_ui(ui, a, writer.as_deref(), known, &salt);
+                    writer_ui(ui, a, writer.as_deref(), known, registry_loading, &salt);
                 });
         }
     }
@@ -300,6 +301,7 @@ fn writer_ui(
     a: &Inspection,
     writer: Option<&VersionInfo>,
     known: bool,
+    loading: bool,
     salt: &str,
 ) {
     match writer {
@@ -314,6 +316,12 @@ fn writer_ui(
                 });
         }
         None if a.value_json.is_none() => {}
+        None if loading => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.weak("loading the registry for the writer schema…");
+            });
+        }
         None if known => {
             let what = match a.schema_id {
                 Some(id) => format!("schema id {id}"),
@@ -326,7 +334,7 @@ fn writer_ui(
         }
         None => {
             ui.weak(
-                "No registry is known: open one in the Schemas tab to see the writer schema, \
+                "No registry loaded: open one in the Schemas tab to see the writer schema, \
                  and dates, timestamps and decimals as values.",
             );
         }

@@ -36,6 +36,8 @@ pub struct TapView {
     detail: Option<EventDetail>,
     /// The registry the Schemas view last loaded, for the inspector's writer schemas.
     registry: Option<Arc<Snapshot>>,
+    /// The Schemas view is loading a registry.
+    registry_loading: bool,
     browse: Browse,
 }
 
@@ -52,6 +54,7 @@ impl Default for TapView {
             followed: None,
             detail: None,
             registry: None,
+            registry_loading: false,
             browse: Browse::default(),
         }
     }
@@ -108,9 +111,17 @@ impl TapView {
         self.detail.as_ref()
     }
 
-    /// `registry`: the Schemas view's snapshot; the inspector reads writer schemas from it.
-    pub fn ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh, registry: Option<&Arc<Snapshot>>) {
+    /// `registry`: the Schemas view's snapshot, and whether it is loading one; the inspector
+    /// reads writer schemas from it.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        mesh: &Mesh,
+        registry: Option<&Arc<Snapshot>>,
+        registry_loading: bool,
+    ) {
         self.registry = registry.cloned();
+        self.registry_loading = registry_loading;
         if let Some(d) = &self.detail
             && !d.built_with(registry)
         {
@@ -192,7 +203,10 @@ impl TapView {
             None => {
                 let done = self.rows.progress(log);
                 if done < 1.0 {
-                    ui.weak(format!("Filtering… {:.0}%", done * 100.0));
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.weak(format!("Filtering… {:.0}%", done * 100.0));
+                    });
                 }
             }
         }
@@ -428,6 +442,6 @@ impl TapView {
         }
         egui::ScrollArea::vertical()
             .auto_shrink(false)
-            .show(ui, |ui| detail.ui(ui, clock));
+            .show(ui, |ui| detail.ui(ui, clock, self.registry_loading));
     }
 }
