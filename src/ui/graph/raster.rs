@@ -7,8 +7,9 @@ use resvg::{tiny_skia, usvg};
 
 /// Pixels per SVG unit: twice the screen size, so labels stay sharp when zoomed.
 const SCALE: f32 = 2.0;
-/// The longest side of the picture; a huge layout is scaled down to fit.
-const MAX_SIDE: f32 = 8192.0;
+/// The longest side of the picture; a huge layout is scaled down to fit, so the pixmap
+/// stays under 64 MiB.
+const MAX_SIDE: f32 = 4096.0;
 
 /// The font database: egui's default proportional font, as the SVG's `sans-serif`.
 fn fonts() -> Arc<usvg::fontdb::Database> {
@@ -78,7 +79,7 @@ mod tests {
     #[test]
     fn a_huge_layout_is_scaled_to_fit() {
         assert_eq!(png_size(100.0, 50.0), (200, 100));
-        assert_eq!(png_size(20_000.0, 10_000.0), (8192, 4096));
+        assert_eq!(png_size(20_000.0, 10_000.0), (4096, 2048));
     }
 
     #[test]
