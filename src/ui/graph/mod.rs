@@ -762,7 +762,7 @@ impl GraphView {
         });
     }
 
-    /// The visible graph at the current layout, for the SVG export.
+    /// The visible graph at the current layout, for the SVG and PNG export.
     fn svg_scene(&self, mesh: &Mesh) -> SvgScene {
         let graph = mesh.graph();
         let nodes = self
