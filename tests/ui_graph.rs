@@ -1,14 +1,16 @@
 //! The graph view driven headless through egui_kittest (accessibility check on): filters,
 //! denies, drift, dragging to pin, the animation switch and repaints, zoom and level of
-//! detail, and the SVG export.
+//! detail, the SVG and PNG exports, and the export field's file dialog.
 #![cfg(feature = "gui")]
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use meshlens::mesh::graph::NodeId;
 use meshlens::tap::{Endpoint, Event, Inspection, MessageSide};
+use meshlens::ui::file_dialog::{Answer, Backend, Browse, Mode};
 use meshlens::ui::graph::Detail;
 use meshlens::ui::shell::Shell;
 
@@ -251,7 +253,7 @@ fn export_writes_an_svg_with_the_nodes_names() {
     let mut h = harness(shell());
     h.run_steps(10);
     h.state_mut().graph.export.path = path.display().to_string();
-    h.get_by_label("Export SVG").click();
+    h.get_by_label("Export").click();
     wait_for_export(&mut h);
     h.get_by_label_contains("saved ");
     let svg = std::fs::read_to_string(&path).unwrap();
@@ -260,7 +262,111 @@ fn export_writes_an_svg_with_the_nodes_names() {
     }
 
     h.state_mut().graph.export.path = dir.path().join("no/such/dir/g.svg").display().to_string();
-    h.get_by_label("Export SVG").click();
+    h.get_by_label("Export").click();
     wait_for_export(&mut h);
     h.get_by_label_contains("cannot write");
+}
+
+/// The `width`/`height` attributes of an exported SVG.
+fn svg_size(svg: &str) -> (f32, f32) {
+    let attr = |name: &str| -> f32 {
+        let start = svg.find(&format!(" {name}=\"")).expect("attribute") + name.len() + 3;
+        let len = svg[start..].find('"').unwrap();
+        svg[start..start + len].parse().unwrap()
+    };
+    (attr("width"), attr("height"))
+}
+
+#[test]
+fn export_to_a_png_name_writes_a_picture_of_the_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(shell());
+    // The layout stops moving, so both exports draw the same picture.
+    for _ in 0..2_000 {
+        if !h.state().graph.is_settling() {
+            break;
+        }
+        h.step();
+    }
+    assert!(!h.state().graph.is_settling(), "the layout never settled");
+    let svg_path = dir.path().join("graph.svg");
+    h.state_mut().graph.export.path = svg_path.display().to_string();
+    h.get_by_label("Export").click();
+    wait_for_export(&mut h);
+    let (w, h_) = svg_size(&std::fs::read_to_string(&svg_path).unwrap());
+
+    let png_path = dir.path().join("graph.PNG");
+    h.state_mut().graph.export.path = png_path.display().to_string();
+    h.get_by_label("Export").click();
+    wait_for_export(&mut h);
+    h.get_by_label_contains("graph.PNG");
+    let pixmap = resvg::tiny_skia::Pixmap::load_png(&png_path).expect("a valid PNG");
+    assert_eq!(
+        (pixmap.width(), pixmap.height()),
+        ((w * 2.0).round() as u32, (h_ * 2.0).round() as u32)
+    );
+    let background = pixmap.pixel(0, 0).unwrap();
+    let drawn = pixmap.pixels().iter().filter(|&&p| p != background).count();
+    assert!(
+        drawn > pixmap.pixels().len() / 100,
+        "only {drawn} pixels differ from the background"
+    );
+
+    h.state_mut().graph.export.path = dir.path().join("graph.jpg").display().to_string();
+    h.get_by_label("Export").click();
+    h.run();
+    h.get_by_label("end the file name in .svg or .png");
+}
+
+fn no_dialog(_: Mode, _: &Path) -> Answer {
+    Answer::Unavailable("no D-Bus session bus, no zenity".into())
+}
+
+fn cancelled(_: Mode, _: &Path) -> Answer {
+    Answer::Cancelled
+}
+
+fn chosen(mode: Mode, start: &Path) -> Answer {
+    assert_eq!((mode, start), (Mode::Save, Path::new("meshlens-graph.svg")));
+    Answer::Chosen("/tmp/chosen.png".into())
+}
+
+/// Clicks "Browse…" and steps until the dialog thread has answered.
+fn browse_with(h: &mut Harness<'_, Shell>, backend: Backend) {
+    h.state_mut().graph.browse = Browse::with_backend(backend);
+    h.get_by_label("Browse…").click();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        h.step();
+        if h.query_by_label("Browse…")
+            .is_some_and(|b| !b.accesskit_node().is_disabled())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dialog never answered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(2);
+}
+
+#[test]
+fn a_missing_file_dialog_says_so_under_the_field_and_a_cancel_says_nothing() {
+    let mut h = harness(shell());
+    h.run_steps(3);
+    let message =
+        "No file dialog on this desktop (no D-Bus session bus, no zenity) — type the path instead";
+
+    browse_with(&mut h, no_dialog);
+    h.get_by_label(message);
+    assert_eq!(h.state().graph.export.path, "meshlens-graph.svg");
+
+    browse_with(&mut h, cancelled);
+    assert!(
+        h.query_by_label(message).is_none(),
+        "a cancel clears it and says nothing"
+    );
+    assert_eq!(h.state().graph.export.path, "meshlens-graph.svg");
+
+    browse_with(&mut h, chosen);
+    assert_eq!(h.state().graph.export.path, "/tmp/chosen.png");
 }

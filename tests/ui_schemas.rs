@@ -1,6 +1,7 @@
 //! The Schemas & drift view against our registry served in-process on loopback with the
-//! demo's order schemas v1..v3, and drift events folded into the model; driven headless
-//! through egui_kittest with its accessibility check on.
+//! demo's order schemas v1..v3, and drift events folded into the model, and a registry that
+//! never answers (progress in place); driven headless through egui_kittest with its
+//! accessibility check on.
 #![cfg(feature = "gui")]
 
 use std::net::SocketAddr;
@@ -198,4 +199,50 @@ fn registry_versions_diff_matrix_and_drift() {
     h.run();
     h.get_by_label_contains("newest message: web.shop writes v3 and orders.shop reads with v2");
     h.get_by_label("Writer versions in traffic (messages/s)");
+}
+
+/// A registry that takes the connection and never answers: the view shows a spinner and
+/// says what it is loading, in the Schemas view and in the tap inspector, until the
+/// connection drops and the error replaces them.
+#[test]
+fn a_slow_registry_shows_progress_until_it_answers() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let mut shell = Shell::new("test events");
+    shell.welcome = false;
+    shell.tab = Tab::Schemas;
+    let mut e = order(1, 2, 2, "same");
+    e.avro[0].value_json = Some(r#"{"id":"o-1"}"#.into());
+    shell.apply(&e);
+    let mut h = harness(shell);
+    h.run();
+    h.state_mut().schemas.registry_text = url.clone();
+    h.get_by_label("Load").click();
+    // A spinner animates, so step rather than run until settled.
+    for _ in 0..5 {
+        h.step();
+    }
+    h.get_by_label(&format!("loading {url}…"));
+    assert!(
+        h.query_by_role(egui::accesskit::Role::ProgressIndicator)
+            .is_some()
+    );
+
+    // The tap inspector waits for the same registry.
+    h.state_mut().tab = Tab::Tap;
+    h.step();
+    h.get_by_label("#0").click();
+    for _ in 0..5 {
+        h.step();
+    }
+    h.get_by_label("loading the registry for the writer schema…");
+
+    drop(silent);
+    step_until(&mut h, "the error", |s| !s.schemas.is_loading());
+    assert!(h.state().schemas.error.is_some());
+    h.get_by_label_contains("No registry loaded");
+    assert!(
+        h.query_by_role(egui::accesskit::Role::ProgressIndicator)
+            .is_none()
+    );
 }

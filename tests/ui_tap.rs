@@ -1,6 +1,6 @@
 //! The tap view over synthetic events, driven headless through egui_kittest with its
 //! accessibility check on: the filter query, its errors, the inspector, follow and pause,
-//! and export to a real file.
+//! writer schemas from the registry, and export to a real file.
 #![cfg(feature = "gui")]
 
 use std::time::{Duration, Instant};
@@ -341,9 +341,88 @@ fn a_full_log_of_200k_events_is_shown_and_filtered_a_slice_per_frame() {
     assert!(shown.iter().all(|s| s.is_multiple_of(10)));
     assert!(shown.windows(2).all(|w| w[0] < w[1]), "oldest first");
     h.get_by_label_contains("Filtering…");
+    assert!(
+        h.query_by_role(egui::accesskit::Role::ProgressIndicator)
+            .is_some(),
+        "a spinner while filtering"
+    );
     h.step();
     assert!(
         shown_streams(&h).len() > shown.len(),
         "the next frame goes on"
     );
+}
+
+const ORDER_SCHEMA: &str = r#"{"type": "record", "name": "Order", "fields": [
+  {"name": "placed", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+  {"name": "total", "type": {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2}},
+  {"name": "coupon", "type": ["null", "string"]}
+]}"#;
+
+/// The registry snapshot the Schemas view would hold: `OrderPlaced-value` version 2, id 7.
+fn registry() -> std::sync::Arc<meshlens::sources::registry_watch::Snapshot> {
+    use meshlens::sources::registry_watch::{Snapshot, VersionInfo};
+    use std::sync::Arc;
+    let schema = meshlens::avro::Schema::parse(ORDER_SCHEMA).unwrap();
+    let version = VersionInfo {
+        version: 2,
+        id: 7,
+        text: ORDER_SCHEMA.into(),
+        schema: Ok(Arc::new(schema)),
+        fingerprint: None,
+    };
+    let mut snapshot = Snapshot {
+        source: "test registry".into(),
+        ..Snapshot::default()
+    };
+    snapshot
+        .subjects
+        .insert("OrderPlaced-value".into(), vec![Arc::new(version)]);
+    Arc::new(snapshot)
+}
+
+#[test]
+fn the_writer_schema_from_the_registry_shows_logical_types_as_values() {
+    let mut shell = Shell::new("test events");
+    let mut e = request(
+        1,
+        &workload("web", "shop", 1),
+        &workload("orders", "shop", 2),
+    );
+    e.avro[0].value_json = Some(
+        r#"{"placed":1764000000123,"total":"\u0004\u00e2","coupon":{"string":"SAVE"}}"#.into(),
+    );
+    e.avro[0].redacted.clear();
+    shell.apply(&e);
+    shell.welcome = false;
+    shell.tab = Tab::Tap;
+    let mut h = harness(shell);
+    h.run_steps(3);
+    h.get_by_label("#0").click();
+    h.run_steps(3);
+
+    // Without a registry the value is as encoded, and the inspector says why.
+    h.get_by_label("placed: 1764000000123");
+    h.get_by_label_contains("No registry loaded");
+
+    // The Schemas view loads the registry: the detail is read again with the writer schema.
+    h.state_mut().schemas.snapshot = Some(registry());
+    h.run_steps(3);
+    h.get_by_label("placed: \"2025-11-24T16:00:00.123Z\"");
+    h.get_by_label("total: \"12.50\"");
+    h.get_by_label("coupon: \"SAVE\"");
+    assert!(h.query_by_label_contains("No registry loaded").is_none());
+    h.get_by_label("writer schema: version 2, id 7").click();
+    h.run_steps(3);
+    h.get_by_label(ORDER_SCHEMA);
+
+    // A registry without the message's schema id says so.
+    let other = meshlens::sources::registry_watch::Snapshot {
+        source: "elsewhere".into(),
+        ..Default::default()
+    };
+    h.state_mut().schemas.snapshot = Some(std::sync::Arc::new(other));
+    h.run_steps(3);
+    h.get_by_label_contains("schema id 7 is not in the registry");
+    h.get_by_label("placed: 1764000000123");
 }

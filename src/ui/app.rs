@@ -1,6 +1,7 @@
 //! The eframe shell: owns the source hub, hands it the views' commands and drains its
-//! messages into the model each frame under a time budget; saves the list of sources so
-//! the next run offers them again. Everything drawn is in `shell`.
+//! messages into the model each frame under a time budget; saves the list of sources, the
+//! open tab, the welcome's state and the theme so the next run offers them again.
+//! Everything drawn is in `shell`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,15 +21,18 @@ const INGEST_BUDGET: Duration = Duration::from_millis(4);
 /// Where the list of sources is kept between runs.
 const SOURCES_KEY: &str = "meshlens.sources";
 
-/// Where the open tab and the welcome's state are kept between runs.
+/// Where the open tab, the welcome's state and the theme are kept between runs.
 const VIEW_KEY: &str = "meshlens.view";
 
 /// What the window showed, so the next run opens where this one left off and the
-/// first-run welcome stays dismissed.
+/// first-run welcome stays dismissed. The theme is kept here rather than left to egui's
+/// saved memory, which is dropped whole when it does not parse (e.g. after an egui update).
 #[derive(Debug, Serialize, Deserialize)]
 struct SavedView {
     tab: Tab,
     welcome: bool,
+    #[serde(default)]
+    theme: egui::ThemePreference,
 }
 
 /// A source as saved between runs: what it is, and whether it was running.
@@ -66,6 +70,8 @@ impl MeshlensApp {
         {
             shell.tab = view.tab;
             shell.welcome = view.welcome;
+            shell.theme = view.theme;
+            cc.egui_ctx.set_theme(view.theme);
         }
         MeshlensApp {
             shell,
@@ -149,6 +155,7 @@ impl eframe::App for MeshlensApp {
         let view = SavedView {
             tab: self.shell.tab,
             welcome: self.shell.welcome,
+            theme: self.shell.theme,
         };
         eframe::set_value(storage, VIEW_KEY, &view);
     }
@@ -210,5 +217,88 @@ mod tests {
         );
         assert_eq!(restore(None, false), Vec::new());
         assert_eq!(restore(None, true).len(), 1);
+    }
+
+    /// eframe's storage, in memory.
+    #[derive(Default)]
+    struct Memory(std::collections::HashMap<String, String>);
+
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_string(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+
+    /// The app as eframe creates it (without the demo), reading `storage`; and its context.
+    fn app(storage: Option<&dyn eframe::Storage>) -> (MeshlensApp, egui::Context) {
+        let ctx = egui::Context::default();
+        let mut cc = eframe::CreationContext::_new_kittest(ctx.clone());
+        cc.storage = storage;
+        (MeshlensApp::new(&cc, false, Instant::now()), ctx)
+    }
+
+    #[test]
+    fn sources_tab_welcome_and_theme_come_back_after_a_restart() {
+        use egui_kittest::Harness;
+        use egui_kittest::kittest::Queryable as _;
+
+        let (first, _) = app(None);
+        assert!(first.shell.welcome && first.shell.tab == Tab::Graph);
+        let mut h = Harness::builder()
+            .with_size(egui::vec2(1280.0, 800.0))
+            .build_ui_state(
+                |ui, app: &mut MeshlensApp| {
+                    let mut frame = eframe::Frame::_new_kittest();
+                    eframe::App::logic(app, &ui.ctx().clone(), &mut frame);
+                    app.shell.ui(ui);
+                },
+                first,
+            );
+        h.run();
+        let specs = vec![
+            Spec::Recording {
+                path: "/tmp/monday.tap".into(),
+            },
+            Spec::Sandbox {
+                manifest: Some("/tmp/mesh.yaml".into()),
+            },
+        ];
+        for spec in &specs {
+            h.state_mut().shell.sources.push(Command::Add(spec.clone()));
+        }
+        h.get_by_label("Got it").click();
+        h.run();
+        h.get_by_label("Light theme").click();
+        h.run();
+        h.get_by_label("Sources").click();
+        h.run();
+        let listed: Vec<Spec> = (h.state().shell.sources.statuses.iter())
+            .map(|s| s.spec.clone())
+            .collect();
+        assert_eq!(listed, specs);
+
+        let mut storage = Memory::default();
+        eframe::App::save(h.state_mut(), &mut storage);
+        drop(h);
+
+        let (mut second, ctx) = app(Some(&storage));
+        assert_eq!(second.shell.tab, Tab::Sources);
+        assert!(!second.shell.welcome, "the welcome stays dismissed");
+        assert_eq!(
+            ctx.options(|o| o.theme_preference),
+            egui::ThemePreference::Light
+        );
+        assert_eq!(
+            second.shell.sources.take_commands(),
+            specs.into_iter().map(Command::Add).collect::<Vec<_>>(),
+            "the sources come back, stopped"
+        );
     }
 }

@@ -233,6 +233,13 @@ impl PoliciesView {
         self.target = Some(target);
     }
 
+    /// Whether the worker is still loading what was last asked for.
+    pub fn is_loading(&self) -> bool {
+        self.target
+            .as_ref()
+            .is_some_and(|t| self.loaded.as_ref().is_none_or(|l| &l.target != t))
+    }
+
     /// Takes a finished load, if any; true when one came in.
     pub fn poll(&mut self) -> bool {
         let Some(l) = self.worker.as_ref().and_then(PolicyFiles::try_recv) else {
@@ -311,20 +318,32 @@ impl PoliciesView {
                 self.watch(target, &ui.ctx().clone());
             }
         });
+        self.browse.problem_ui(ui, "policy");
+        self.browse.problem_ui(ui, "manifest");
         let status = match (&self.loaded, &self.target) {
             (Some(l), _) => {
                 let errors = l.diagnostics.iter().filter(|d| d.error).count();
                 let warnings = l.diagnostics.len() - errors;
-                format!(
+                Some(format!(
                     "{} resources, {errors} errors, {warnings} warnings (load {}; reloads when the files change)",
                     l.resources.len(),
                     l.load
-                )
+                ))
             }
-            (None, Some(_)) => "loading…".to_string(),
-            (None, None) => "no policy loaded: enter a directory or files and press Load".into(),
+            (None, Some(_)) => None,
+            (None, None) => {
+                Some("no policy loaded: enter a directory or files and press Load".into())
+            }
         };
-        ui.label(status);
+        ui.horizontal(|ui| {
+            if self.is_loading() {
+                ui.spinner();
+                ui.label("loading the policy files…");
+            }
+            if let Some(status) = status {
+                ui.label(status);
+            }
+        });
     }
 
     fn diagnostics_ui(&mut self, ui: &mut egui::Ui) {

@@ -86,6 +86,8 @@ pub struct SchemasView {
     pub fold: bool,
     /// Snapshots received; keys the caches.
     loads: u64,
+    /// A load was asked for and has not answered yet.
+    loading: bool,
     fields: Option<Cached<(u64, String, u32), Vec<FieldView>>>,
     side_by_side: Option<Cached<(u64, String, u32, u32), SideBySide>>,
     matrix: Option<Cached<(u64, String), Vec<MatrixRow>>>,
@@ -108,6 +110,7 @@ impl Default for SchemasView {
             new: None,
             fold: true,
             loads: 0,
+            loading: false,
             fields: None,
             side_by_side: None,
             matrix: None,
@@ -118,6 +121,11 @@ impl Default for SchemasView {
 }
 
 impl SchemasView {
+    /// Whether a registry load is under way (the first, or after pointing elsewhere).
+    pub fn is_loading(&self) -> bool {
+        self.loading
+    }
+
     /// Whether a registry was given (by the user or by `offer_registry`).
     pub fn has_registry(&self) -> bool {
         self.watch.is_some() || self.pending.is_some()
@@ -128,6 +136,7 @@ impl SchemasView {
         if !self.has_registry() {
             self.registry_text = url.to_string();
             self.pending = Target::parse(url).ok();
+            self.loading = self.pending.is_some();
         }
     }
 
@@ -136,6 +145,7 @@ impl SchemasView {
         match Target::parse(&self.registry_text) {
             Ok(target) => {
                 self.error = None;
+                self.loading = true;
                 match &self.watch {
                     Some(w) => w.point(target),
                     None => self.pending = Some(target),
@@ -145,13 +155,18 @@ impl SchemasView {
         }
     }
 
-    fn receive(&mut self, ctx: &egui::Context) {
+    /// Starts the registry worker once there is a context, and takes what it sent. The tap
+    /// inspector's writer schemas come from here too, so the Tap tab calls it as well.
+    pub fn poll(&mut self, ctx: &egui::Context) {
         if let Some(target) = self.pending.take() {
             let ctx = ctx.clone();
             let waker = Arc::new(move || ctx.request_repaint());
             match RegistryWatch::start(target, POLL_EVERY, waker) {
                 Ok(w) => self.watch = Some(w),
-                Err(e) => self.error = Some(e),
+                Err(e) => {
+                    self.error = Some(e);
+                    self.loading = false;
+                }
             }
         }
         let Some(watch) = &self.watch else { return };
@@ -159,10 +174,12 @@ impl SchemasView {
             match update {
                 Update::Loaded(snapshot) => {
                     self.error = None;
+                    self.loading = false;
                     self.loads += 1;
                     self.snapshot = Some(snapshot);
                 }
                 Update::Failed { source, error } => {
+                    self.loading = false;
                     self.error = Some(format!("cannot load {source}: {error}"));
                 }
             }
@@ -170,7 +187,7 @@ impl SchemasView {
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
-        self.receive(ui.ctx());
+        self.poll(ui.ctx());
         self.registry_bar(ui);
         ui.separator();
         egui::Panel::left("schemas_subjects")
@@ -220,6 +237,11 @@ impl SchemasView {
             if ui.button("Load").clicked() || enter {
                 self.load();
             }
+            if self.loading {
+                ui.spinner();
+                ui.label(format!("loading {}…", self.registry_text.trim()));
+                return;
+            }
             match (&self.error, &self.snapshot) {
                 (Some(e), _) => {
                     ui.colored_label(RED, e);
@@ -231,9 +253,6 @@ impl SchemasView {
                         String::new()
                     };
                     ui.label(format!("{}: {} subjects{more}", s.source, s.subjects.len()));
-                }
-                (None, None) if self.has_registry() => {
-                    ui.label("loading…");
                 }
                 (None, None) => {
                     ui.label("no registry loaded");

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use egui::{Key, KeyboardShortcut, Modifiers, RichText, Theme};
+use egui::{Key, KeyboardShortcut, Modifiers, RichText, Theme, ThemePreference};
 
 use super::graph::GraphView;
 use super::inspector::Inspector;
@@ -148,6 +148,8 @@ pub struct Shell {
     pub metrics: MetricsView,
     pub schemas: SchemasView,
     pub welcome: bool,
+    /// The theme as the user last chose it (read from egui each frame), for saving.
+    pub theme: ThemePreference,
     pub palette: Palette,
     pub log: LogPanel,
     /// What feeds the model, as the status bar says it (e.g. "demo sandbox: running").
@@ -170,6 +172,7 @@ impl Shell {
             metrics: MetricsView::default(),
             schemas: SchemasView::default(),
             welcome: true,
+            theme: ThemePreference::System,
             palette: Palette::default(),
             log: LogPanel::default(),
             source: source.into(),
@@ -246,13 +249,19 @@ impl Shell {
         }
         egui::CentralPanel::default().show(ui, |ui| match self.tab {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
-            Tab::Tap => self.tap.ui(ui, &self.mesh),
+            Tab::Tap => {
+                self.schemas.poll(ui.ctx());
+                let loading = self.schemas.is_loading();
+                self.tap
+                    .ui(ui, &self.mesh, self.schemas.snapshot.as_ref(), loading);
+            }
             Tab::Inspector => self.inspector.ui(ui),
             Tab::Sources => self.sources.ui(ui),
             Tab::Policies => self.policies.ui(ui, &self.mesh),
             Tab::Metrics => self.metrics.ui(ui, &self.mesh),
             Tab::Schemas => self.schemas.ui(ui, &self.mesh),
         });
+        self.theme = ctx.options(|o| o.theme_preference);
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {

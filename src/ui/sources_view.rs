@@ -121,6 +121,19 @@ fn text(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) {
     .labelled_by(l.id);
 }
 
+/// A spinner beside a source that has been starting for longer than `SPINNER_AFTER` (the
+/// demo sandbox, a large recording being indexed); until then, a frame to check again.
+fn starting_spinner(ui: &mut egui::Ui, s: &Status) {
+    if !matches!(s.state, State::Starting) {
+        return;
+    }
+    if s.since.elapsed() >= SPINNER_AFTER {
+        ui.spinner();
+    } else {
+        ui.ctx().request_repaint_after(SPINNER_AFTER);
+    }
+}
+
 /// A labelled path field with a "Browse…" button beside it.
 fn path_field(
     ui: &mut egui::Ui,
@@ -134,6 +147,7 @@ fn path_field(
         text(ui, label, value, hint);
         browse.button(ui, label, mode, value);
     });
+    browse.problem_ui(ui, label);
 }
 
 impl SourcesView {
@@ -169,11 +183,7 @@ impl SourcesView {
             ui.set_width(ui.available_width());
             ui.horizontal(|ui| {
                 ui.strong(s.spec.label());
-                if matches!(s.state, State::Starting) && s.since.elapsed() >= SPINNER_AFTER {
-                    ui.spinner();
-                } else if matches!(s.state, State::Starting) {
-                    ui.ctx().request_repaint_after(SPINNER_AFTER);
-                }
+                starting_spinner(ui, s);
                 ui.label(RichText::new(s.state.word()).color(state_color(ui, s.state)));
                 ui.label(format!("{:.0}/s", s.rate));
                 ui.label(format!("{} events, {} lost", s.events, s.lost));
@@ -484,6 +494,7 @@ impl SourcesView {
     /// One compact entry per source for the status bar; details on hover.
     pub fn status_bar(&self, ui: &mut egui::Ui) {
         for s in &self.statuses {
+            starting_spinner(ui, s);
             let text = format!(
                 "{}: {} · {:.0}/s{}",
                 s.spec.label(),

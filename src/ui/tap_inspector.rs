@@ -1,11 +1,15 @@
 //! The selected tap event in full: the HTTP exchange, both identities and the TLS between
 //! them, the policy decision with the authorizations tried in order, and each Avro message
-//! with its schema reference, its problems and its value as a tree. Shows only what the tap
-//! event carries.
+//! with its schema reference, its problems and its value as a tree. The event carries the
+//! value as Avro JSON; when the registry the Schemas view watches has the writer schema, the
+//! inspector shows that schema and reads the value with it (logical types as values).
+
+use std::sync::Arc;
 
 use egui::{CollapsingHeader, Grid, RichText};
 
 use super::value_tree::ValueTree;
+use crate::sources::registry_watch::{Snapshot, VersionInfo};
 use crate::tap::{Endpoint, Event, Inspection, MessageSide};
 
 /// One event, decoded and its values parsed once when it is selected.
@@ -15,23 +19,51 @@ pub struct EventDetail {
     pub event: Event,
     /// One per `event.avro`, `None` where the value did not decode.
     pub trees: Vec<Option<ValueTree>>,
+    /// One per `event.avro`: its writer schema, where the registry has it.
+    pub writers: Vec<Option<Arc<VersionInfo>>>,
+    /// The registry snapshot the schemas were looked up in.
+    registry: Option<Arc<Snapshot>>,
 }
 
 impl EventDetail {
-    pub fn new(seq: u64, event: Event) -> EventDetail {
+    pub fn new(seq: u64, event: Event, registry: Option<&Arc<Snapshot>>) -> EventDetail {
+        let writers: Vec<_> = event
+            .avro
+            .iter()
+            .map(|a| registry.and_then(|r| writer_schema(r, a)))
+            .collect();
         let trees = event
             .avro
             .iter()
-            .map(|a| {
-                a.value_json
-                    .as_deref()
-                    .map(|json| ValueTree::new(json, &a.errors, &a.redacted))
+            .zip(&writers)
+            .map(|(a, writer)| {
+                let tree = ValueTree::new(a.value_json.as_deref()?, &a.errors, &a.redacted);
+                Some(match writer.as_ref().and_then(|w| w.schema.as_ref().ok()) {
+                    Some(schema) => tree.with_schema(schema),
+                    None => tree,
+                })
             })
             .collect();
-        EventDetail { seq, event, trees }
+        EventDetail {
+            seq,
+            event,
+            trees,
+            writers,
+            registry: registry.cloned(),
+        }
     }
 
-    pub fn ui(&self, ui: &mut egui::Ui, clock: impl Fn(i64) -> String) {
+    /// Whether the detail was built from this registry snapshot (the same load).
+    pub fn built_with(&self, registry: Option<&Arc<Snapshot>>) -> bool {
+        match (&self.registry, registry) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// `registry_loading`: a registry is on its way, so a missing writer schema may come.
+    pub fn ui(&self, ui: &mut egui::Ui, clock: impl Fn(i64) -> String, registry_loading: bool) {
         let e = &self.event;
         ui.label(format!(
             "#{} · {:?} · {} · proxy {} ({:?})",
@@ -122,7 +154,14 @@ impl EventDetail {
                 }
             });
         }
-        for (i, (a, tree)) in e.avro.iter().zip(&self.trees).enumerate() {
+        let known = self.registry.is_some();
+        for (i, ((a, tree), writer)) in e
+            .avro
+            .iter()
+            .zip(&self.trees)
+            .zip(&self.writers)
+            .enumerate()
+        {
             ui.separator();
             let title = format!(
                 "Avro {} ({})",
@@ -133,7 +172,9 @@ impl EventDetail {
                 .id_salt(("avro", self.seq, i))
                 .default_open(true)
                 .show(ui, |ui| {
-                    inspection(ui, a, tree.as_ref(), &format!("{}-{i}", self.seq))
+                    let salt = format!("{}-{i}", self.seq);
+                    inspection(ui, a, tree.as_ref(), &salt);
+                    writer_ui(ui, a, writer.as_deref(), known, registry_loading, &salt);
                 });
         }
     }
@@ -237,8 +278,65 @@ fn inspection(ui: &mut egui::Ui, a: &Inspection, tree: Option<&ValueTree>, salt:
             ui.weak("No decoded value.");
         }
     }
-    ui.weak(
-        "The tap event carries the value as Avro JSON without its schema, so dates, \
-         timestamps and decimals show as their encoded numbers and bytes.",
-    );
+}
+
+/// The writer schema of a message: by schema id, else by fingerprint, else by subject and
+/// version.
+fn writer_schema(registry: &Snapshot, a: &Inspection) -> Option<Arc<VersionInfo>> {
+    let all = || registry.subjects.values().flatten();
+    if let Some(id) = a.schema_id {
+        return all().find(|v| v.id == id).cloned();
+    }
+    if let Some(fp) = a.fingerprint
+        && let Some(v) = all().find(|v| v.fingerprint == Some(fp))
+    {
+        return Some(v.clone());
+    }
+    registry.version(a.subject.as_deref()?, a.version?).cloned()
+}
+
+/// The writer schema under the value, or why the value shows its encoded numbers.
+fn writer_ui(
+    ui: &mut egui::Ui,
+    a: &Inspection,
+    writer: Option<&VersionInfo>,
+    known: bool,
+    loading: bool,
+    salt: &str,
+) {
+    match writer {
+        Some(w) => {
+            if let Err(e) = &w.schema {
+                ui.weak(format!("The writer schema does not parse ({e}), so the value shows its encoded numbers."));
+            }
+            CollapsingHeader::new(format!("writer schema: version {}, id {}", w.version, w.id))
+                .id_salt(("writer", salt))
+                .show(ui, |ui| {
+                    ui.add(egui::Label::new(RichText::new(&w.text).monospace()).selectable(true));
+                });
+        }
+        None if a.value_json.is_none() => {}
+        None if loading => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.weak("loading the registry for the writer schema…");
+            });
+        }
+        None if known => {
+            let what = match a.schema_id {
+                Some(id) => format!("schema id {id}"),
+                None => "The writer schema".into(),
+            };
+            ui.weak(format!(
+                "{what} is not in the registry the Schemas tab shows, so dates, timestamps \
+                 and decimals show as their encoded numbers and bytes."
+            ));
+        }
+        None => {
+            ui.weak(
+                "No registry loaded: open one in the Schemas tab to see the writer schema, \
+                 and dates, timestamps and decimals as values.",
+            );
+        }
+    }
 }

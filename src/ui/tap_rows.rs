@@ -91,6 +91,10 @@ impl FilteredRows {
 
     /// Share of the held events matched so far, for a progress note while re-reading.
     pub fn progress(&self, log: &EventLog) -> f32 {
+        // Nothing left to read (an empty log among others) is done, not 0 %.
+        if self.scanned_to >= log.next_seq() {
+            return 1.0;
+        }
         let held = log.len().max(1) as f32;
         let done = self.scanned_to.saturating_sub(log.first_seq()) as f32;
         (done / held).min(1.0)
@@ -138,6 +142,17 @@ mod tests {
         rows.update(&log);
         assert_eq!(rows.len(&log), 10, "two old matches evicted, two new ones");
         assert_eq!(rows.all(&log).last(), Some(&32));
+        assert_eq!(rows.progress(&log), 1.0);
+    }
+
+    #[test]
+    fn an_empty_log_is_fully_filtered() {
+        let log = EventLog::new(30);
+        let mut rows = FilteredRows::default();
+        rows.update(&log);
+        assert_eq!(rows.progress(&log), 1.0);
+        rows.set_query(Query::parse("status:5xx").unwrap());
+        rows.update(&log);
         assert_eq!(rows.progress(&log), 1.0);
     }
 }

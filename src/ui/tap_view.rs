@@ -2,6 +2,8 @@
 //! decoded), narrowed by a query, following the newest events until paused, with the
 //! selected event in a side panel and the shown rows exportable.
 
+use std::sync::Arc;
+
 use egui::{Align, RichText, TextEdit};
 use egui_extras::{Column, TableBuilder};
 
@@ -11,6 +13,7 @@ use super::tap_inspector::EventDetail;
 use super::tap_rows::FilteredRows;
 use crate::mesh::Mesh;
 use crate::mesh::query::{Query, QueryError, SYNTAX_HELP};
+use crate::sources::registry_watch::Snapshot;
 use crate::tap::{Endpoint, EventKind};
 
 const ROW_HEIGHT: f32 = 20.0;
@@ -31,6 +34,10 @@ pub struct TapView {
     followed: Option<u64>,
     /// The selected event, decoded once.
     detail: Option<EventDetail>,
+    /// The registry the Schemas view last loaded, for the inspector's writer schemas.
+    registry: Option<Arc<Snapshot>>,
+    /// The Schemas view is loading a registry.
+    registry_loading: bool,
     browse: Browse,
 }
 
@@ -46,6 +53,8 @@ impl Default for TapView {
             rows: FilteredRows::default(),
             followed: None,
             detail: None,
+            registry: None,
+            registry_loading: false,
             browse: Browse::default(),
         }
     }
@@ -102,7 +111,22 @@ impl TapView {
         self.detail.as_ref()
     }
 
-    pub fn ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+    /// `registry`: the Schemas view's snapshot, and whether it is loading one; the inspector
+    /// reads writer schemas from it.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        mesh: &Mesh,
+        registry: Option<&Arc<Snapshot>>,
+        registry_loading: bool,
+    ) {
+        self.registry = registry.cloned();
+        self.registry_loading = registry_loading;
+        if let Some(d) = &self.detail
+            && !d.built_with(registry)
+        {
+            self.detail = Some(EventDetail::new(d.seq, d.event.clone(), registry));
+        }
         self.export.poll();
         if self.rows.update(mesh.log()) {
             ui.request_repaint();
@@ -179,7 +203,10 @@ impl TapView {
             None => {
                 let done = self.rows.progress(log);
                 if done < 1.0 {
-                    ui.weak(format!("Filtering… {:.0}%", done * 100.0));
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.weak(format!("Filtering… {:.0}%", done * 100.0));
+                    });
                 }
             }
         }
@@ -242,6 +269,7 @@ impl TapView {
                 None => {}
             }
         });
+        self.browse.problem_ui(ui, "export");
     }
 
     fn table_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
@@ -391,7 +419,10 @@ impl TapView {
     pub fn select(&mut self, seq: u64, mesh: &Mesh) {
         self.selected = Some(seq);
         self.follow = false;
-        self.detail = mesh.log().get(seq).map(|e| EventDetail::new(seq, e));
+        self.detail = mesh
+            .log()
+            .get(seq)
+            .map(|e| EventDetail::new(seq, e, self.registry.as_ref()));
     }
 
     fn details_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
@@ -411,6 +442,6 @@ impl TapView {
         }
         egui::ScrollArea::vertical()
             .auto_shrink(false)
-            .show(ui, |ui| detail.ui(ui, clock));
+            .show(ui, |ui| detail.ui(ui, clock, self.registry_loading));
     }
 }

@@ -1,8 +1,11 @@
 //! A decoded Avro value (the tap's Avro JSON) as a collapsible tree, with the fields an error
-//! names highlighted and opened, and the fields a contract redacted marked.
+//! names highlighted and opened, and the fields a contract redacted marked. With the writer
+//! schema, the tree shows the friendly view: logical types as values, unions unwrapped.
 
 use egui::{CollapsingHeader, RichText};
 use serde_json::Value;
+
+use crate::avro::{Schema, friendly_from_avro_json};
 
 /// Array items shown before "… n more".
 const MAX_ITEMS: usize = 200;
@@ -60,6 +63,17 @@ impl ValueTree {
                 .collect(),
             redacted: redacted.to_vec(),
         }
+    }
+
+    /// Reads the documents with their writer schema: dates, timestamps, decimals, UUIDs and
+    /// durations become values.
+    pub fn with_schema(mut self, schema: &Schema) -> ValueTree {
+        if let Ok(docs) = &mut self.docs {
+            for doc in docs.iter_mut() {
+                *doc = friendly_from_avro_json(schema, doc);
+            }
+        }
+        self
     }
 
     pub fn error_paths(&self) -> &[String] {

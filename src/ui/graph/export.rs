@@ -1,12 +1,15 @@
-//! The graph as an SVG file: namespace boxes, edges (dashed when plaintext), nodes and their
-//! names at the current layout. The text is built in the frame (it is small); a worker
-//! thread writes the file and reports back over a channel.
+//! The graph as an SVG or PNG file: namespace boxes, edges (dashed when plaintext), nodes and
+//! their names at the current layout. The SVG text is built in the frame (it is small); a
+//! worker thread rasterizes it when the file name ends in `.png`, writes the file and reports
+//! back over a channel.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 
 use egui::Color32;
+
+use super::raster;
 
 pub struct SvgNode {
     pub pos: [f32; 2],
@@ -171,21 +174,37 @@ impl Export {
         self.pending.is_some()
     }
 
-    /// Writes `svg` to the path on a worker thread; the UI is woken when it is done.
+    /// Writes `svg` to the path on a worker thread, as a PNG when the name ends in `.png`;
+    /// the UI is woken when it is done.
     pub fn start(&mut self, svg: String, ctx: &egui::Context) {
         let path = PathBuf::from(self.path.trim());
-        if path.as_os_str().is_empty() {
-            self.outcome = Some(Err("type a file name to export to".into()));
-            return;
-        }
+        let png = match path.extension().and_then(|e| e.to_str()) {
+            _ if path.as_os_str().is_empty() => {
+                self.outcome = Some(Err("type a file name to export to".into()));
+                return;
+            }
+            Some(e) if e.eq_ignore_ascii_case("png") => true,
+            Some(e) if e.eq_ignore_ascii_case("svg") => false,
+            _ => {
+                self.outcome = Some(Err("end the file name in .svg or .png".into()));
+                return;
+            }
+        };
         let (tx, rx) = channel();
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new()
-            .name("svg-export".into())
+            .name("graph-export".into())
             .spawn(move || {
-                let result = std::fs::write(&path, svg)
-                    .map(|()| std::fs::canonicalize(&path).unwrap_or(path.clone()))
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()));
+                let bytes = if png {
+                    raster::svg_to_png(&svg)
+                } else {
+                    Ok(svg.into_bytes())
+                };
+                let result = bytes.and_then(|bytes| {
+                    std::fs::write(&path, bytes)
+                        .map(|()| std::fs::canonicalize(&path).unwrap_or(path.clone()))
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+                });
                 let _ = tx.send(result);
                 ctx.request_repaint();
             });

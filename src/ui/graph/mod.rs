@@ -1,7 +1,7 @@
 //! The graph view: workloads as nodes grouped by namespace; edges with width by requests per
 //! second, colour by success and denials, a lock when mTLS and dashes when plaintext, and
 //! dots that travel at a speed set by the traffic. Pan, zoom, drag to pin, hover for the
-//! golden metrics, click for details, filters, and an SVG export.
+//! golden metrics, click for details, filters, and an SVG or PNG export.
 //!
 //! Cost: the visible set is derived once per model generation and filter; all edges go into
 //! one mesh; labels and locks are dropped when zoomed out or crowded; frames are requested
@@ -10,6 +10,7 @@
 mod export;
 mod filter;
 mod paint;
+mod raster;
 
 use std::collections::BTreeMap;
 
@@ -63,7 +64,8 @@ pub struct GraphView {
     /// When the model last changed (egui time): dots stop a while after traffic does.
     changed_at: f64,
     pub export: Export,
-    browse: Browse,
+    /// The export field's file dialog (tests give it a dialog of their own).
+    pub browse: Browse,
 }
 
 impl Default for GraphView {
@@ -377,12 +379,15 @@ impl GraphView {
                 self.pan = Vec2::ZERO;
             }
             ui.separator();
-            let l = ui.label("SVG file:");
+            let l = ui.label("Picture file:");
             ui.add(egui::TextEdit::singleline(&mut self.export.path).desired_width(180.0))
-                .labelled_by(l.id);
+                .labelled_by(l.id)
+                .on_hover_text("Ends in .svg or .png");
             self.browse
                 .button(ui, "svg", Mode::Save, &mut self.export.path);
-            let export = ui.add_enabled(!self.export.is_writing(), egui::Button::new("Export SVG"));
+            let export = ui
+                .add_enabled(!self.export.is_writing(), egui::Button::new("Export"))
+                .on_hover_text("Writes the graph as SVG or PNG, by the file name's ending");
             if export.clicked() {
                 let svg = self.svg_scene(mesh).to_svg();
                 self.export.start(svg, ui.ctx());
@@ -400,6 +405,7 @@ impl GraphView {
                 None => {}
             }
         });
+        self.browse.problem_ui(ui, "svg");
     }
 
     fn zoom_by(&mut self, factor: f32) {
@@ -756,7 +762,7 @@ impl GraphView {
         });
     }
 
-    /// The visible graph at the current layout, for the SVG export.
+    /// The visible graph at the current layout, for the SVG and PNG export.
     fn svg_scene(&self, mesh: &Mesh) -> SvgScene {
         let graph = mesh.graph();
         let nodes = self
