@@ -9,6 +9,7 @@ use egui_kittest::kittest::Queryable as _;
 mod events;
 
 use events::{T0, decision, response_end, workload};
+use meshlens::sources::hub::{SourceId, Spec, State, Status};
 use meshlens::tap::{Endpoint, Event, Inspection, MessageSide};
 use meshlens::ui::shell::{Shell, Tab};
 
@@ -114,6 +115,12 @@ fn the_welcome_explains_and_can_be_dismissed() {
     let mut h = harness(s);
     h.run_steps(5);
     h.get_by_label_contains("To look at a real mesh, open Sources");
+    h.get_by_label_contains("Nothing feeds the app yet");
+    let demo = Spec::Sandbox { manifest: None };
+    h.state_mut().sources.statuses = vec![Status::new(SourceId(1), demo, State::Connected)];
+    h.run_steps(2);
+    h.get_by_label_contains("a small storefront mesh running inside this app");
+    assert!(h.query_by_label_contains("Nothing feeds").is_none());
     h.get_by_label("Got it").click();
     h.run_steps(5);
     assert!(!h.state().welcome);

@@ -426,3 +426,26 @@ fn the_writer_schema_from_the_registry_shows_logical_types_as_values() {
     h.get_by_label_contains("schema id 7 is not in the registry");
     h.get_by_label("placed: 1764000000123");
 }
+
+#[test]
+fn a_caller_known_only_by_identity_is_named_like_its_workload() {
+    let (web, orders) = (workload("web", "shop", 1), workload("orders", "shop", 2));
+    let unnamed = Endpoint {
+        workload: None,
+        namespace: None,
+        ..web.clone()
+    };
+    let mut shell = Shell::new("test events");
+    shell.welcome = false;
+    shell.tab = Tab::Tap;
+    shell.apply(&request(1, &web, &orders));
+    shell.apply(&request(2, &unnamed, &orders));
+    let mut h = harness(shell);
+    h.run_steps(3);
+    assert_eq!(
+        h.query_all_by_label("shop/web -> shop/orders").count(),
+        2,
+        "both rows name the caller the same way"
+    );
+    assert!(h.query_by_label_contains("web.shop ->").is_none());
+}

@@ -162,7 +162,7 @@ pub struct Status {
 }
 
 impl Status {
-    fn new(id: SourceId, spec: Spec, state: State) -> Status {
+    pub fn new(id: SourceId, spec: Spec, state: State) -> Status {
         Status {
             id,
             spec,

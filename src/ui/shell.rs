@@ -15,6 +15,7 @@ use super::schemas_view::SchemasView;
 use super::sources_view::SourcesView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
+use crate::sources::hub::Spec;
 use crate::tap::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -305,15 +306,26 @@ impl Shell {
                 }
             });
         });
+        let demo = Spec::Sandbox { manifest: None };
+        if self.sources.statuses.iter().any(|s| s.spec == demo) {
+            ui.label(
+                "You are looking at a small storefront mesh running inside this app: sidecar \
+                 proxies with mTLS identities, Linkerd authorization policy, and Avro \
+                 messages checked against a schema registry. The demo tells a two-minute \
+                 story: a compatible rollout, a breaking one caught as drift, a policy \
+                 tightened, and certificates rotated.",
+            );
+        } else {
+            ui.label(
+                "Nothing feeds the app yet. The bundled demo, a small storefront mesh with \
+                 mTLS identities, Linkerd policy and Avro messages, starts from Sources.",
+            );
+        }
         ui.label(
-            "You are looking at a small storefront mesh running inside this app: sidecar \
-             proxies with mTLS identities, Linkerd authorization policy, and Avro messages \
-             checked against a schema registry. Graph shows who talks to whom; Tap shows \
-             every request with its policy decision and decoded payload; Policies, Metrics \
-             and Schemas & drift show why calls were denied, how they perform, and which \
-             producers ship a schema their consumers cannot read. The demo tells a \
-             two-minute story: a compatible rollout, a breaking one caught as drift, a \
-             policy tightened, and certificates rotated.",
+            "Graph shows who talks to whom; Tap shows every request with its policy decision \
+             and decoded payload; Policies, Metrics and Schemas & drift show why calls were \
+             denied, how they perform, and which producers ship a schema their consumers \
+             cannot read.",
         );
         ui.label(
             "To look at a real mesh, open Sources: connect to your proxies' tap \

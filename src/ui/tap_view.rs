@@ -86,17 +86,28 @@ fn clock(time_us: i64) -> String {
 
 /// The workload's name; else the service account and namespace its identity proves (an
 /// inbound proxy knows its client only by identity); else the address.
-fn endpoint(e: &Endpoint) -> String {
-    if let Some(w) = &e.workload {
-        return w.clone();
-    }
-    match e
-        .identity
+/// How a row names a side, as the graph does (`namespace/workload`). An inbound proxy
+/// knows its client by identity only: the graph knows which workload holds that identity
+/// when the client's own proxy reported it too, so one caller has one name in every row.
+fn endpoint(e: &Endpoint, mesh: &Mesh) -> String {
+    let graph = mesh.graph();
+    let node = e.identity.as_deref().and_then(|i| graph.find(i));
+    let workload = e
+        .workload
         .as_deref()
-        .and_then(|i| i.split_once(".serviceaccount."))
-    {
-        Some((sa_ns, _)) => sa_ns.to_string(),
-        None => e.addr.clone(),
+        .map(|w| (e.namespace.as_deref(), w))
+        .or_else(|| node.and_then(|n| Some((n.namespace.as_deref(), n.workload.as_deref()?))));
+    match workload {
+        Some((Some(ns), w)) => format!("{ns}/{w}"),
+        Some((None, w)) => w.to_string(),
+        None => match e
+            .identity
+            .as_deref()
+            .and_then(|i| i.split_once(".serviceaccount."))
+        {
+            Some((sa_ns, _)) => sa_ns.to_string(),
+            None => e.addr.clone(),
+        },
     }
 }
 
@@ -346,8 +357,8 @@ impl TapView {
                     row.col(|ui| {
                         ui.label(format!(
                             "{} -> {}",
-                            endpoint(&e.source),
-                            endpoint(&e.destination)
+                            endpoint(&e.source, mesh),
+                            endpoint(&e.destination, mesh)
                         ));
                     });
                     let http = e.http.as_ref();
