@@ -19,6 +19,9 @@ const REACH: f32 = 2.0 * K;
 const GRAVITY: f32 = 0.2;
 /// Nodes of different groups push this much harder, so namespaces do not overlap.
 const APART: f32 = 4.0;
+/// Springs between groups pull this much of a spring inside one: calls across namespaces
+/// would otherwise drag a small namespace into the big one it talks to.
+const ACROSS: f32 = 0.1;
 /// Heat kept per step.
 const COOLING: f32 = 0.96;
 
@@ -66,13 +69,18 @@ impl Layout {
             self.degree[a as usize] += 1;
             self.degree[b as usize] += 1;
         }
+        let old_anchors = std::mem::take(&mut self.anchors);
         self.place_anchors();
+        let moved_anchors = old_anchors != self.anchors;
 
-        // A new node's first placed neighbour, by the old positions.
+        // A new node's first placed neighbour in its own group, by the old positions;
+        // without one it starts at its group's anchor.
+        let group_of = |id: &u64| self.index.get(id).map(|&i| self.group[i as usize]);
         let mut neighbour: HashMap<u64, [f32; 2]> = HashMap::default();
         for &(a, b) in edges {
             for (new, old) in [(a, b), (b, a)] {
                 if !old_index.contains_key(&new)
+                    && group_of(&new) == group_of(&old)
                     && let Some(&o) = old_index.get(&old)
                 {
                     neighbour.entry(new).or_insert(old_pos[o as usize]);
@@ -112,7 +120,10 @@ impl Layout {
             old == new
         };
         let changed = added + removed;
-        if changed > 0 {
+        if moved_anchors && !old_anchors.is_empty() {
+            // A namespace came or went: every group has a new place to travel to.
+            self.heat = 1.0;
+        } else if changed > 0 {
             let share = changed as f32 / nodes.len().max(1) as f32;
             self.heat = self.heat.max((0.3 + share).min(1.0));
         } else if !same_edges {
@@ -202,8 +213,13 @@ impl Layout {
             let (pa, pb) = (self.pos[a as usize], self.pos[b as usize]);
             let (dx, dy) = (pb[0] - pa[0], pb[1] - pa[1]);
             // Linear springs, shared out by degree so hubs do not collapse their leaves.
-            let wa = 0.5 / (self.degree[a as usize] as f32).sqrt();
-            let wb = 0.5 / (self.degree[b as usize] as f32).sqrt();
+            let k = if self.group[a as usize] == self.group[b as usize] {
+                0.5
+            } else {
+                0.5 * ACROSS
+            };
+            let wa = k / (self.degree[a as usize] as f32).sqrt();
+            let wb = k / (self.degree[b as usize] as f32).sqrt();
             let fa = &mut self.force[a as usize];
             fa[0] += dx * wa;
             fa[1] += dy * wa;
@@ -341,6 +357,90 @@ mod tests {
         };
         let edges = (0..m).map(|_| (next(), next())).collect();
         (nodes, edges)
+    }
+
+    /// The demo's shape: six workloads in shop, one each in payments and analytics, with
+    /// most edges into shop.
+    fn demo() -> (Nodes, Edges) {
+        let nodes = vec![
+            (1, 0),
+            (2, 0),
+            (3, 0),
+            (4, 0),
+            (5, 0),
+            (6, 0),
+            (7, 1),
+            (8, 2),
+        ];
+        let edges = vec![
+            (1, 2),
+            (1, 3),
+            (2, 7),
+            (2, 4),
+            (8, 2),
+            (8, 3),
+            (8, 7),
+            (5, 2),
+            (6, 4),
+        ];
+        (nodes, edges)
+    }
+
+    /// Each group's bounding box, grown by a node's drawn radius.
+    fn group_boxes(l: &Layout, nodes: &Nodes) -> Vec<([f32; 2], [f32; 2])> {
+        let groups = nodes.iter().map(|&(_, g)| g + 1).max().unwrap_or(0);
+        (0..groups)
+            .map(|g| {
+                let ps: Vec<[f32; 2]> = nodes
+                    .iter()
+                    .filter(|&&(_, ng)| ng == g)
+                    .map(|&(id, _)| l.position(id).unwrap())
+                    .collect();
+                let lo = ps
+                    .iter()
+                    .fold([f32::MAX; 2], |a, p| [a[0].min(p[0]), a[1].min(p[1])]);
+                let hi = ps
+                    .iter()
+                    .fold([f32::MIN; 2], |a, p| [a[0].max(p[0]), a[1].max(p[1])]);
+                ([lo[0] - 20.0, lo[1] - 20.0], [hi[0] + 20.0, hi[1] + 20.0])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn namespaces_do_not_overlap_whatever_order_workloads_appear_in() {
+        let (nodes, edges) = demo();
+        for rotation in 0..nodes.len() {
+            let mut order = nodes.clone();
+            order.rotate_left(rotation);
+            let mut l = Layout::default();
+            for n in 1..=order.len() {
+                let seen = &order[..n];
+                let known: Vec<(u64, u64)> = edges
+                    .iter()
+                    .filter(|(a, b)| {
+                        seen.iter().any(|s| s.0 == *a) && seen.iter().any(|s| s.0 == *b)
+                    })
+                    .copied()
+                    .collect();
+                l.sync(seen, &known);
+                for _ in 0..5 {
+                    l.step();
+                }
+            }
+            settle(&mut l);
+            let boxes = group_boxes(&l, &nodes);
+            for (i, a) in boxes.iter().enumerate() {
+                for b in &boxes[i + 1..] {
+                    let overlap =
+                        a.0[0] < b.1[0] && b.0[0] < a.1[0] && a.0[1] < b.1[1] && b.0[1] < a.1[1];
+                    assert!(
+                        !overlap,
+                        "rotation {rotation}: namespace boxes {a:?} and {b:?} overlap"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
