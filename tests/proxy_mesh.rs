@@ -296,6 +296,36 @@ async fn clients_without_a_valid_certificate_are_refused() {
     assert_eq!(tls_get(inbound, &bundle, Some(web)).await, Ok(200));
 }
 
+// As the proxy runs: the peer connection's task and the request's on different threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_certificate_expired_gets_the_peers_alert_on_its_first_request() {
+    let mesh = Mesh::start().await;
+    let day = Duration::from_secs(86_400);
+    let expired = mesh
+        .pki
+        .ca
+        .issue(
+            &id("web"),
+            &LeafPolicy {
+                lifetime: day,
+                clock_skew: Duration::from_secs(1),
+            },
+            SystemTime::now() - 3 * day,
+        )
+        .unwrap();
+    mesh.pki.write_leaf("web", &expired);
+    mesh.web.shared.credentials.reload().unwrap();
+    for attempt in ["first", "second"] {
+        let r = http1(mesh.web.addrs.outbound, get("orders.shop:80", "/v1/orders")).await;
+        assert_eq!(r.status(), 502, "{attempt}");
+        let why = r.headers()["l5d-proxy-error"].to_str().unwrap();
+        assert!(
+            why.ends_with("connection error: received fatal alert: CertificateExpired"),
+            "{attempt}: {why}"
+        );
+    }
+}
+
 /// Log lines written through `tracing` while it is alive, at WARN and above.
 #[derive(Clone, Default)]
 struct Warnings(Arc<std::sync::Mutex<Vec<u8>>>);
