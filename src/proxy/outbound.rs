@@ -31,7 +31,7 @@ use super::metrics::{
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::Header;
-use super::upstream::{PeerPool, PlainClients, UpstreamError, connect_tcp, connect_tls, within};
+use super::upstream::{PeerPool, PlainClients, connect_tcp, connect_tls, within};
 use crate::tap::{self, Direction, Endpoint, EventKind};
 
 pub struct Outbound {
