@@ -130,7 +130,7 @@ impl Inbound {
                 // No client certificate, a foreign trust anchor, an expired certificate.
                 let why = crate::identity::handshake_error(e);
                 if self.refusals.should_warn(peer.ip(), Instant::now()) {
-                    tracing::warn!(%peer, "inbound: TLS handshake refused: {why} (more from {} for a minute at debug)", peer.ip());
+                    tracing::warn!(%peer, "inbound: TLS handshake refused: {why} (further refusals of {} this minute are logged at debug)", peer.ip());
                 } else {
                     tracing::debug!(%peer, "inbound: TLS handshake refused: {why}");
                 }
