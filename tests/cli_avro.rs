@@ -207,6 +207,39 @@ fn fingerprint_algorithms_and_canonical_form() {
 }
 
 #[test]
+fn usage_errors_exit_2_with_one_line() {
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["avro", "decode", "--header", "x-avro-schema-id"],
+            "--header \"x-avro-schema-id\": expected NAME=VALUE",
+        ),
+        (
+            vec!["avro", "decode", "--header", "__value_schema_id=hex:0"],
+            "odd number of digits",
+        ),
+        (
+            vec!["avro", "decode", "--header", "__value_schema_id=hex:zz"],
+            "invalid hex",
+        ),
+        (
+            vec!["avro", "decode", "--framing", "bare"],
+            "--framing bare needs the writer schema",
+        ),
+    ];
+    for (args, needle) in cases {
+        // No stdin: the error comes before the payload is read.
+        let out = run(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn bad_input_fails_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let schema = write(dir.path(), "order.avsc", ORDER.as_bytes());

@@ -1,5 +1,7 @@
 //! `meshlens schema compat|check|diff`, run as CI pipelines run them: exit codes 0/1/2.
 
+mod registry_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -170,16 +172,78 @@ fn check_against_a_registry_directory_uses_the_subjects_level() {
         &v3,
     ]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// `schema check --registry R --subject NEW F` for a subject's first version: a pass.
+fn assert_first_version_passes(registry: &str, schema: &str) {
     let out = meshlens(&[
         "schema",
         "check",
         "--registry",
-        reg,
+        registry,
         "--subject",
-        "nope",
+        "payments-value",
+        schema,
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{registry}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.trim(),
+        "subject payments-value has no versions yet: nothing to be compatible with"
+    );
+}
+
+#[test]
+fn a_subject_without_versions_passes_in_a_directory_and_over_http() {
+    let (d, [v1, _, v3]) = files();
+    let reg = d.path().join("registry");
+    let store = meshlens::registry::Store::open(&reg).unwrap();
+    store
+        .register("orders-value", &std::fs::read_to_string(&v1).unwrap(), &[])
+        .unwrap();
+    drop(store);
+    assert_first_version_passes(reg.to_str().unwrap(), &v3);
+
+    let server = registry_support::Server::start(&reg);
+    assert_first_version_passes(&server.url, &v3);
+    // The registry still answers for the subjects it has.
+    let out = meshlens(&[
+        "schema",
+        "check",
+        "--registry",
+        &server.url,
+        "--subject",
+        "orders-value",
+        &v3,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    drop(server);
+
+    // A registry that cannot be reached is still an error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = meshlens(&[
+        "schema",
+        "check",
+        "--registry",
+        &format!("http://{closed}"),
+        "--subject",
+        "payments-value",
         &v3,
     ]);
     assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: ") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]

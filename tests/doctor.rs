@@ -74,6 +74,7 @@ impl Pki {
     }
 }
 
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const MONTH: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 const POLICY: &str = r#"apiVersion: policy.linkerd.io/v1beta3
@@ -256,22 +257,43 @@ fn a_sidecar_started_with_an_expired_certificate_says_so() {
 }
 
 #[test]
-fn a_certificate_soon_to_expire_is_a_warning_not_a_failure() {
+fn a_certificate_past_its_renewal_point_is_a_warning_not_a_failure() {
     let pki = Pki::new();
     let config = orders(&pki);
-    let leaf = pki.issue(
-        "orders",
-        "shop",
-        Duration::from_secs(3600),
-        SystemTime::now(),
-    );
+    // 20 of its 24 hours have passed: Linkerd would have renewed it at 70 %.
+    let twenty_hours_ago = SystemTime::now() - Duration::from_secs(20 * 60 * 60);
+    let leaf = pki.issue("orders", "shop", DAY, twenty_hours_ago);
     pki.write_leaf("orders", &leaf);
     let (out, code) = doctor(&[s(&config)]);
     assert_eq!(code, 0, "{out}");
+    let expiry = out
+        .lines()
+        .find(|l| l.starts_with("! certificate expiry:"))
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        out.lines()
-            .any(|l| l.starts_with("! certificate expiry:") && l.contains("expires at")),
-        "{out}"
+        expiry.contains("expires at")
+            && expiry.contains(" hours: less than 30% of its lifetime of 1 day"),
+        "{expiry}"
+    );
+}
+
+#[test]
+fn a_fresh_day_long_certificate_passes_with_the_time_left_in_words() {
+    let pki = Pki::new();
+    let config = orders(&pki);
+    pki.write_leaf(
+        "orders",
+        &pki.issue("orders", "shop", DAY, SystemTime::now()),
+    );
+    let (out, code) = doctor(&[s(&config)]);
+    assert_eq!(code, 0, "{out}");
+    let expiry = out
+        .lines()
+        .find(|l| l.contains("certificate expiry:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        expiry.starts_with("✓ certificate expiry:") && expiry.contains(" left of 1 day)"),
+        "{expiry}"
     );
 }
 

@@ -296,6 +296,105 @@ async fn clients_without_a_valid_certificate_are_refused() {
     assert_eq!(tls_get(inbound, &bundle, Some(web)).await, Ok(200));
 }
 
+// As the proxy runs: the peer connection's task and the request's on different threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_certificate_expired_gets_the_peers_alert_on_its_first_request() {
+    let mesh = Mesh::start().await;
+    let day = Duration::from_secs(86_400);
+    let expired = mesh
+        .pki
+        .ca
+        .issue(
+            &id("web"),
+            &LeafPolicy {
+                lifetime: day,
+                clock_skew: Duration::from_secs(1),
+            },
+            SystemTime::now() - 3 * day,
+        )
+        .unwrap();
+    mesh.pki.write_leaf("web", &expired);
+    mesh.web.shared.credentials.reload().unwrap();
+    for attempt in ["first", "second"] {
+        let r = http1(mesh.web.addrs.outbound, get("orders.shop:80", "/v1/orders")).await;
+        assert_eq!(r.status(), 502, "{attempt}");
+        let why = r.headers()["l5d-proxy-error"].to_str().unwrap();
+        assert!(
+            why.ends_with("connection error: received fatal alert: CertificateExpired"),
+            "{attempt}: {why}"
+        );
+    }
+}
+
+/// Log lines written through `tracing` while it is alive, at WARN and above.
+#[derive(Clone, Default)]
+struct Warnings(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Warnings {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Warnings {
+    fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines().map(str::to_string).collect()
+    }
+}
+
+// One thread: the sidecar's tasks log through this test's subscriber, and a refusal is
+// logged before the refused client sees the alert.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_handshake_is_said_once_at_warn_with_the_reason() {
+    let warnings = Warnings::default();
+    let sink = warnings.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let mesh = Mesh::start().await;
+    let inbound = mesh.orders.addrs.inbound;
+    let bundle = mesh.pki.ca.bundle().clone();
+    let day = Duration::from_secs(86_400);
+    let expired = mesh
+        .pki
+        .ca
+        .issue(
+            &id("web"),
+            &LeafPolicy {
+                lifetime: day,
+                clock_skew: Duration::from_secs(1),
+            },
+            SystemTime::now() - 3 * day,
+        )
+        .unwrap();
+    for _ in 0..3 {
+        let r = tls_get(inbound, &bundle, Some(CurrentCert::new(&expired).unwrap())).await;
+        assert!(r.is_err(), "expired certificate: {r:?}");
+    }
+    let web = CurrentCert::new(&mesh.pki.issue("web")).unwrap();
+    assert_eq!(tls_get(inbound, &bundle, Some(web)).await, Ok(200));
+    let refused: Vec<String> = warnings
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("TLS handshake refused"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(
+        refused[0].contains("WARN") && refused[0].contains("expired"),
+        "{}",
+        refused[0]
+    );
+}
+
 #[tokio::test]
 async fn opaque_tcp_is_denied_by_closing_then_allowed_after_a_policy_change_then_terminated() {
     let mesh = Mesh::start().await;

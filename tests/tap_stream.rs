@@ -505,6 +505,10 @@ async fn meshlens_tap_prints_json_lines_and_stops_at_max() {
             json["kind"].is_string() && json["http"]["method"] == "GET",
             "{line}"
         );
+        // jq and JavaScript hold numbers as doubles: the id must survive one exactly.
+        let stream = json["stream"].as_u64().unwrap();
+        assert!(stream < 1 << 53, "{line}");
+        assert_eq!(stream as f64 as u64, stream, "{line}");
     }
 }
 

@@ -121,6 +121,21 @@ pub fn run(cmd: AvroCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
+    // Usage errors first, before any file or registry is touched: they exit 2.
+    if args.framing == FramingChoice::Bare && args.schema.is_none() {
+        return Ok(super::usage_error(&anyhow::anyhow!(
+            "--framing bare needs the writer schema (--schema)"
+        )));
+    }
+    let headers = match args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<anyhow::Result<Vec<_>>>()
+    {
+        Ok(headers) => headers,
+        Err(e) => return Ok(super::usage_error(&e)),
+    };
     let options = SniffOptions {
         registry: args.registry_kind.into(),
         part: if args.key { Part::Key } else { Part::Value },
@@ -135,17 +150,10 @@ fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.schema {
         decoder = decoder.with_schema(super::read_schema(path)?);
-    } else if args.framing == FramingChoice::Bare {
-        bail!("--framing bare needs the writer schema (--schema)");
     }
     if let Some(path) = &args.reader {
         decoder = decoder.with_reader(super::read_schema(path)?);
     }
-    let headers = args
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let header_refs: Vec<(&str, &[u8])> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))

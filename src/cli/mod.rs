@@ -179,9 +179,15 @@ fn or_usage(f: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
         if closed_pipe(&e) {
             return ExitCode::SUCCESS;
         }
-        eprintln!("error: {}", one_line(&e));
-        ExitCode::from(2)
+        usage_error(&e)
     })
+}
+
+/// Reports a usage error clap cannot see (a malformed option value, options that need
+/// each other): one line, exit 2, as clap's own.
+fn usage_error(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {}", one_line(e));
+    ExitCode::from(2)
 }
 
 /// Reads and parses a schema file; errors name the file.

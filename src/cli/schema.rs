@@ -16,7 +16,7 @@ use crate::avro::levels::{Direction, Level, check_level};
 use crate::avro::{
     Schema, canonical_form, friendly::hex, md5_fingerprint, rabin_fingerprint, sha256_fingerprint,
 };
-use crate::registry::{RegistryClient, Store, VersionSpec};
+use crate::registry::{RegistryClient, RegistryError, Store, VersionSpec};
 
 #[derive(Subcommand, Debug)]
 pub enum SchemaCommand {
@@ -109,9 +109,9 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
             registry_auth,
             json,
         } => Ok(super::or_usage(|| {
-            let (level, olds) = match (registry, subject) {
+            let (level, olds) = match (registry, &subject) {
                 (Some(spec), Some(subject)) => {
-                    subject_history(&spec, &registry_auth, &subject, level)?
+                    subject_history(&spec, &registry_auth, subject, level)?
                 }
                 _ => {
                     let olds = history
@@ -121,7 +121,7 @@ pub fn run(cmd: SchemaCommand) -> anyhow::Result<ExitCode> {
                     (level.unwrap_or_default(), olds)
                 }
             };
-            check_history(level, &new, &olds, json)
+            check_history(level, &new, &olds, subject.as_deref(), json)
         })),
         SchemaCommand::Diff { old, new, json } => {
             Ok(super::or_usage(|| show_diff(&old, &new, json)))
@@ -189,7 +189,8 @@ fn compat(reader: &Path, writer: &Path, as_json: bool) -> anyhow::Result<ExitCod
 type History = Vec<(String, Arc<Schema>)>;
 
 /// A subject's live versions (oldest first, labelled `subject vN`) and the level that applies
-/// to it, from a registry directory or URL.
+/// to it, from a registry directory or URL. A subject the registry does not know has no
+/// versions yet (a first version passes); a registry that cannot be read is an error.
 fn subject_history(
     spec: &str,
     auth: &super::registry::AuthArgs,
@@ -199,8 +200,7 @@ fn subject_history(
     let label = |v: u32| format!("{subject} v{v}");
     if !super::registry::is_url(spec) {
         let store = Store::open_read_only(Path::new(spec))?;
-        let olds = store
-            .versions(subject, false)?
+        let olds = none_if_missing(store.versions(subject, false))?
             .into_iter()
             .map(|v| {
                 let stored = store.version(subject, VersionSpec::Number(v), false)?;
@@ -222,7 +222,7 @@ fn subject_history(
             },
         };
         let mut olds = Vec::new();
-        for v in client.versions(subject, false).await? {
+        for v in none_if_missing(client.versions(subject, false).await)? {
             let raw = client.raw_version(subject, Some(v), false).await?;
             let refs = client.reference_texts(&raw.references).await?;
             let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
@@ -234,10 +234,20 @@ fn subject_history(
     })
 }
 
+/// A subject's version list, empty when the registry says the subject does not exist.
+fn none_if_missing(versions: Result<Vec<u32>, RegistryError>) -> Result<Vec<u32>, RegistryError> {
+    match versions {
+        Err(e) if e.code() == 40401 => Ok(Vec::new()),
+        other => other,
+    }
+}
+
+/// Checks `new` against `olds` at `level`; `subject` names a registry subject they came from.
 fn check_history(
     level: Level,
     new: &Path,
     olds: &History,
+    subject: Option<&str>,
     as_json: bool,
 ) -> anyhow::Result<ExitCode> {
     let new_schema = super::read_schema(new)?;
@@ -261,7 +271,9 @@ fn check_history(
         });
         out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        if report.is_compatible() {
+        if let (Some(subject), true) = (subject, olds.is_empty()) {
+            out!("subject {subject} has no versions yet: nothing to be compatible with");
+        } else if report.is_compatible() {
             out!(
                 "compatible: {} passes {level} against {} earlier version(s)",
                 new.display(),

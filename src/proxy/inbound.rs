@@ -28,6 +28,7 @@ use super::metrics::{
     self, Authz, HttpLabels, HttpSeries, InboundServer, NoTlsReason, Route, Srv, Target, TcpLabels,
     TlsAccept,
 };
+use super::refusals::Refusals;
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::{self, Header};
@@ -43,6 +44,7 @@ pub struct Inbound {
     app_host: IpAddr,
     default_port: u16,
     app: PlainClients,
+    refusals: Refusals,
 }
 
 /// What is known about a connection once it is accepted.
@@ -91,6 +93,7 @@ impl Inbound {
             app_host,
             default_port,
             app,
+            refusals: Refusals::default(),
         }
     }
 
@@ -125,7 +128,12 @@ impl Inbound {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 // No client certificate, a foreign trust anchor, an expired certificate.
-                tracing::info!(%peer, "inbound: TLS handshake refused: {}", crate::identity::handshake_error(e));
+                let why = crate::identity::handshake_error(e);
+                if self.refusals.should_warn(peer.ip(), Instant::now()) {
+                    tracing::warn!(%peer, "inbound: TLS handshake refused: {why} (further refusals of {} this minute are logged at debug)", peer.ip());
+                } else {
+                    tracing::debug!(%peer, "inbound: TLS handshake refused: {why}");
+                }
                 return;
             }
             Err(_) => {

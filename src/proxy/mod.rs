@@ -19,6 +19,7 @@ pub mod messages;
 pub mod metrics;
 pub mod outbound;
 pub mod policy_state;
+pub mod refusals;
 pub mod respond;
 pub mod shared;
 pub mod sidecar;

@@ -31,7 +31,7 @@ use super::metrics::{
 use super::respond;
 use super::shared::Shared;
 use super::transport_header::Header;
-use super::upstream::{PeerPool, PlainClients, UpstreamError, connect_tcp, connect_tls, within};
+use super::upstream::{PeerPool, PlainClients, connect_tcp, connect_tls, within};
 use crate::tap::{self, Direction, Endpoint, EventKind};
 
 pub struct Outbound {
@@ -257,7 +257,7 @@ impl Outbound {
                             .metrics
                             .tcp(&TcpLabels::Outbound(self.endpoint(&target)))
                     };
-                    let mut sender = self
+                    let mut peer = self
                         .peers
                         .sender(
                             target.addr,
@@ -268,10 +268,14 @@ impl Outbound {
                             tcp,
                         )
                         .await?;
-                    sender
+                    match peer
+                        .sender
                         .send_request(Request::from_parts(parts, body))
                         .await
-                        .map_err(|e| UpstreamError::Http(super::upstream::describe(&e)))
+                    {
+                        Ok(r) => Ok(r),
+                        Err(e) => Err(peer.error(e).await),
+                    }
                 }
                 None => {
                     if let Some(addr_uri) = plain_uri(&target.addr, &path) {

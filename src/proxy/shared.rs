@@ -26,6 +26,7 @@ pub struct Shared {
     pub timeouts: Timeouts,
     pub limits: InspectionLimits,
     /// Random per process, so stream ids from two proxies rarely collide in a merged view.
+    /// Within `STREAM_ID_MASK`, as every id is.
     stream_base: u64,
     next_stream: AtomicU64,
 }
@@ -93,7 +94,10 @@ impl Shared {
     }
 
     pub fn next_stream(&self) -> u64 {
-        self.stream_base ^ self.next_stream.fetch_add(1, Ordering::Relaxed)
+        stream_id(
+            self.stream_base,
+            self.next_stream.fetch_add(1, Ordering::Relaxed),
+        )
     }
 
     /// Counts inspected messages by subject (empty when none could be told): decoded or
@@ -126,11 +130,46 @@ impl Shared {
     }
 }
 
+/// Stream ids fit in 53 bits, so JSON readers that hold numbers as doubles (jq,
+/// JavaScript) read `meshlens tap --output json`'s ids exactly.
+const STREAM_ID_MASK: u64 = (1 << 53) - 1;
+
+/// The `n`th id of a proxy whose base is `base`: distinct for every `n` below 2^53.
+fn stream_id(base: u64, n: u64) -> u64 {
+    (base ^ n) & STREAM_ID_MASK
+}
+
+/// 21 random bits above the counter's low 32.
 fn random_base() -> u64 {
     let mut bytes = [0u8; 8];
     // The same source rustls uses; a failure only makes ids less unique.
     let _ = rustls::crypto::ring::default_provider()
         .secure_random
         .fill(&mut bytes);
-    u64::from_le_bytes(bytes) & 0xffff_ffff_0000_0000
+    u64::from_le_bytes(bytes) & STREAM_ID_MASK & 0xffff_ffff_0000_0000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_fit_in_53_bits_and_stay_distinct() {
+        let limit = 1u64 << 53;
+        for _ in 0..64 {
+            let base = random_base();
+            assert!(base < limit, "{base:#x}");
+            let ids: Vec<u64> = [1, 2, 3, u64::from(u32::MAX), u64::from(u32::MAX) + 1]
+                .into_iter()
+                .map(|n| stream_id(base, n))
+                .collect();
+            assert!(ids.iter().all(|&id| id < limit), "{ids:x?}");
+            let mut distinct = ids.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), ids.len(), "{ids:x?}");
+        }
+        // Whatever the base, the low 32 bits still count.
+        assert_eq!(stream_id(u64::MAX, 1), STREAM_ID_MASK ^ 1);
+    }
 }

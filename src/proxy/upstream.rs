@@ -147,7 +147,34 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<http2::SendRequest<ProxyBody>>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<PeerSender>>>;
+
+/// A sender on a peer connection, with why the connection ended once it has.
+#[derive(Clone)]
+pub struct PeerSender {
+    pub sender: http2::SendRequest<ProxyBody>,
+    ended: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl PeerSender {
+    /// Says why a request failed. A TLS 1.3 server checks the client's certificate after
+    /// the client considers the handshake done, so its refusal (an expired certificate)
+    /// can reach a request only as "connection closed" while the connection's own error
+    /// holds the peer's alert: say that one.
+    pub async fn error(&mut self, e: hyper::Error) -> UpstreamError {
+        if e.is_canceled() || e.is_closed() {
+            let ended =
+                tokio::time::timeout(Duration::from_secs(1), self.ended.wait_for(Option::is_some))
+                    .await;
+            if let Ok(Ok(why)) = ended
+                && let Some(why) = why.as_ref()
+            {
+                return UpstreamError::Http(why.clone());
+            }
+        }
+        UpstreamError::Http(describe(&e))
+    }
+}
 
 /// HTTP/2 connections to peers' inbound proxies, one per (address, identity).
 #[derive(Default)]
@@ -165,7 +192,7 @@ impl PeerPool {
         connect_timeout: Duration,
         source: Option<IpAddr>,
         series: impl FnOnce() -> Arc<TcpSeries>,
-    ) -> Result<http2::SendRequest<ProxyBody>, UpstreamError> {
+    ) -> Result<PeerSender, UpstreamError> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots
@@ -174,8 +201,8 @@ impl PeerPool {
                 .clone()
         };
         let mut guard = slot.lock().await;
-        if let Some(sender) = guard.as_ref().filter(|s| !s.is_closed()) {
-            return Ok(sender.clone());
+        if let Some(peer) = guard.as_ref().filter(|p| !p.sender.is_closed()) {
+            return Ok(peer.clone());
         }
         let tls = connect_tls(addr, identity, config, connect_timeout, source, series()).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
@@ -186,13 +213,16 @@ impl PeerPool {
             .handshake(TokioIo::new(tls))
             .await
             .map_err(|e| UpstreamError::Http(format!("HTTP/2 with {addr}: {}", describe(&e))))?;
+        let (ended_tx, ended) = tokio::sync::watch::channel(None);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%addr, "peer connection ended: {e}");
+                ended_tx.send_replace(Some(describe(&e)));
             }
         });
-        *guard = Some(sender.clone());
-        Ok(sender)
+        let peer = PeerSender { sender, ended };
+        *guard = Some(peer.clone());
+        Ok(peer)
     }
 
     /// Forgets every connection, so the next request handshakes again (after a trust change).

@@ -97,6 +97,27 @@ impl Scrape {
             samples,
         }
     }
+
+    /// The counters (and histogram buckets) times `factor`, gauges as they are: an increase
+    /// over one window restated as the share of a shorter period at the same rate.
+    pub fn scaled(&self, factor: f64) -> Scrape {
+        let samples = self
+            .samples
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                if !is_gauge(&s.name) {
+                    s.value *= factor;
+                }
+                s
+            })
+            .collect();
+        Scrape {
+            workload: self.workload.clone(),
+            instance: self.instance.clone(),
+            samples,
+        }
+    }
 }
 
 /// A series: its family name and its labels in sorted order.

@@ -17,7 +17,8 @@ use crate::mesh::metrics::MetricsDelta;
 pub enum Feed {
     /// Proxies' `/metrics` URLs or files, read every period.
     Targets(Vec<MetricsTarget>),
-    /// A Prometheus server's base URL, asked for each period's increase.
+    /// A Prometheus server's base URL, asked each period for the rate over at least a
+    /// minute (see `ask`).
     Prometheus(String),
 }
 
@@ -83,10 +84,26 @@ async fn read_targets(
     updates
 }
 
+/// The shortest window Prometheus is asked `increase()` over, as `meshlens edges
+/// --prometheus` by default: a window holding fewer than two scrapes has no increase to
+/// answer, and scrape intervals are commonly 10 s to 30 s.
+const PROMETHEUS_MIN_WINDOW: Duration = Duration::from_secs(60);
+
+/// The window asked for a poll every `every`, in whole seconds as the query states it.
+fn prometheus_window(every: Duration) -> Duration {
+    Duration::from_secs(every.max(PROMETHEUS_MIN_WINDOW).as_secs().max(1))
+}
+
+/// Asks for the increases over `prometheus_window(every)` and restates them as one
+/// period's share at the window's rate, so the model's per-second rates match the CLI's.
 async fn ask(base: &str, every: Duration) -> Update {
     let interval_us = i64::try_from(every.as_micros()).unwrap_or(i64::MAX);
-    match prometheus::query_window(base, every).await {
-        Ok(scrape) => delta(&[scrape], Some(interval_us)),
+    let window = prometheus_window(every);
+    match prometheus::query_window(base, window).await {
+        Ok(scrape) => {
+            let share = every.as_secs_f64() / window.as_secs_f64();
+            delta(&[scrape.scaled(share)], Some(interval_us))
+        }
         Err(e) => Update::Error(e),
     }
 }
@@ -124,6 +141,103 @@ mod tests {
                 return m;
             }
         }
+    }
+
+    /// A Prometheus query API on 127.0.0.1 that answers `request_total` and
+    /// `response_total` with one inbound mTLS series of `increase` 360 and every other query
+    /// with nothing; it sends each query it is asked on `asked`.
+    async fn fake_prometheus(asked: mpsc::UnboundedSender<String>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let target = head.split(' ').nth(1).unwrap_or("").to_string();
+                let query = percent_decode(target.split_once("query=").map_or("", |q| q.1));
+                let family = ["request_total", "response_total"]
+                    .into_iter()
+                    .find(|f| query.contains(&format!("increase({f}[")));
+                let result = match family {
+                    Some(_) => {
+                        r#"[{"metric":{"direction":"inbound","tls":"true","client_id":"web.shop.serviceaccount.identity.linkerd.cluster.local","classification":"success"},"value":[1700000000,"360"]}]"#
+                    }
+                    None => "[]",
+                };
+                let body = format!(
+                    r#"{{"status":"success","data":{{"resultType":"vector","result":{result}}}}}"#
+                );
+                let _ = asked.send(query);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    fn percent_decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let (mut out, mut i) = (Vec::new(), 0);
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[tokio::test]
+    async fn prometheus_is_asked_over_a_minute_and_rates_match_the_cli() {
+        let (asked_tx, mut asked) = mpsc::unbounded_channel();
+        let url = fake_prometheus(asked_tx).await;
+        let (tx, mut rx) = mpsc::channel(4);
+        let task = tokio::spawn(follow(Feed::Prometheus(url), Duration::from_secs(5), tx));
+        let m = next_metrics(&mut rx).await;
+        drop(rx);
+        let first = asked.recv().await.unwrap();
+        assert!(
+            first.contains("[60s]"),
+            "a 5 s poll asks over 60 s: {first}"
+        );
+        // 360 over 60 s is 6 per second: 30 in each 5 s period.
+        assert_eq!(m.interval_us, Some(5_000_000));
+        assert_eq!(m.edges.len(), 1, "{m:?}");
+        let e = &m.edges[0];
+        assert!(e.secured);
+        assert_eq!(e.requests, 30);
+        assert_eq!(e.client.workload.as_deref(), Some("web"));
+        task.abort();
+    }
+
+    #[test]
+    fn the_prometheus_window_is_the_period_when_longer_than_a_minute() {
+        assert_eq!(
+            prometheus_window(Duration::from_secs(5)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            prometheus_window(Duration::from_secs(300)),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            prometheus_window(Duration::from_millis(90_500)),
+            Duration::from_secs(90)
+        );
     }
 
     #[tokio::test]
