@@ -293,6 +293,18 @@ impl<'a> Blocks<'_, 'a> {
     }
 }
 
+/// Where a block's parts lie, as [`StreamReader::frame`] found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// 0-based block number.
+    pub index: usize,
+    /// Stream offset of the block's header.
+    pub offset: usize,
+    pub count: u64,
+    /// Where its (compressed) data lies in the bytes given to `frame`.
+    pub data: std::ops::Range<usize>,
+}
+
 /// Reading a container as it arrives, as a tap client does: the header once it is whole,
 /// then each block once its bytes are all there. Nothing is read ahead of a block, so a
 /// caller can hand over whatever the socket gave and keep the rest for later. Every block is
@@ -353,6 +365,35 @@ impl StreamReader {
     /// The block at the start of `bytes`, decompressed, and how many bytes it took:
     /// `Ok(None)` while it is not all there yet.
     pub fn block(&mut self, bytes: &[u8]) -> Result<Option<(Block<'static>, usize)>, AvroError> {
+        let Some((frame, used)) = self.frame(bytes)? else {
+            return Ok(None);
+        };
+        let (index, offset) = (frame.index, frame.offset);
+        let data = decompress(self.codec, &bytes[frame.data])
+            .map_err(|e| damaged(format!("block {index} at byte {offset}: {e}")))?;
+        if data.len() > self.max_block {
+            return Err(damaged(format!(
+                "block {index} at byte {offset}: expands to {} bytes, over the limit of {}",
+                data.len(),
+                self.max_block
+            )));
+        }
+        Ok(Some((
+            Block {
+                index,
+                offset,
+                count: frame.count,
+                data: Cow::Owned(data.into_owned()),
+            },
+            used,
+        )))
+    }
+
+    /// The framing of the block at the start of `bytes` (its count, where its data lies,
+    /// its sync marker checked) without decompressing it, and how many bytes it took:
+    /// `Ok(None)` while it is not all there yet. What a reader that indexes a file uses to
+    /// step over blocks.
+    pub fn frame(&mut self, bytes: &[u8]) -> Result<Option<(Frame, usize)>, AvroError> {
         let (index, offset) = (self.index, self.offset);
         let limits = Limits::default();
         let mut c = Cursor::new(bytes, &limits);
@@ -394,23 +435,14 @@ impl StreamReader {
                 "block {index} at byte {offset}: sync marker does not match the header (the stream is damaged)"
             )));
         }
-        let data = decompress(self.codec, &bytes[start..start + size])
-            .map_err(|e| damaged(format!("block {index} at byte {offset}: {e}")))?;
-        if data.len() > self.max_block {
-            return Err(damaged(format!(
-                "block {index} at byte {offset}: expands to {} bytes, over the limit of {}",
-                data.len(),
-                self.max_block
-            )));
-        }
         self.index += 1;
         self.offset += end;
         Ok(Some((
-            Block {
+            Frame {
                 index,
                 offset,
                 count,
-                data: Cow::Owned(data.into_owned()),
+                data: start..start + size,
             },
             end,
         )))

@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::tap::{Output, print_events};
+use super::tap::{Output, print_event};
 use crate::sources::replay::{Options, Replay, Speed};
+use crate::tap::batch::Batch;
 use crate::tap::recording::Recording;
 
 #[derive(Args, Debug)]
@@ -43,7 +44,7 @@ fn parse_speed(text: &str) -> Result<Speed, String> {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let recording = Recording::open(&args.file)?;
+    let mut recording = Recording::open(&args.file)?;
     if recording.ignored_bytes() > 0 {
         eprintln!(
             "{}: ignoring the last {} bytes, a block cut off when the recorder stopped; replaying the {} events before them",
@@ -52,12 +53,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             recording.events()
         );
     }
-    let from_us = match (args.from, recording.span()) {
-        (Some(offset), Some((start, _))) => {
+    // Only an offset needs the span, which reads every block's times first.
+    let from_us = match args.from {
+        Some(offset) => {
             let offset = i64::try_from(offset.as_micros()).context("--from is too far")?;
-            Some(start.saturating_add(offset))
+            recording
+                .span()?
+                .map(|(start, _)| start.saturating_add(offset))
         }
-        _ => None,
+        None => None,
     };
     let options = Options {
         speed: args.speed,
@@ -66,14 +70,33 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let rt = super::connect::runtime()?;
     rt.block_on(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let replay = Replay::start(recording, options, tx);
-        let printed = print_events(&mut rx, args.output, None).await;
+        let printed = print_batches(&mut rx, args.output).await;
         drop(rx);
         replay.stop().await?;
         printed?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Prints the events of each batch until the replay ends or Ctrl-C.
+async fn print_batches(
+    rx: &mut tokio::sync::mpsc::Receiver<Batch>,
+    output: Output,
+) -> anyhow::Result<()> {
+    loop {
+        let batch = tokio::select! {
+            b = rx.recv() => b,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(batch) = batch else {
+            return Ok(());
+        };
+        for event in batch.events() {
+            print_event(event, output)?;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -136,18 +136,24 @@ pub async fn print_events(
             _ = tokio::signal::ctrl_c() => None,
         };
         let Some(event) = event else { break };
-        match output {
-            Output::Table => {
-                for line in table_lines(&event) {
-                    out!("{line}");
-                }
-            }
-            Output::Json => out!("{}", json_line(&event)),
-        }
+        print_event(&event, output)?;
         seen += 1;
         if max.is_some_and(|m| seen >= m) {
             break;
         }
+    }
+    Ok(())
+}
+
+/// Prints one event as `output` says.
+pub fn print_event(event: &Event, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Table => {
+            for line in table_lines(event) {
+                out!("{line}");
+            }
+        }
+        Output::Json => out!("{}", json_line(event)),
     }
     Ok(())
 }

@@ -396,8 +396,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.avro");
         let mut recorder = Recorder::create(&path, false).unwrap();
-        for e in &events {
+        for (i, e) in events.iter().enumerate() {
             recorder.push(e).unwrap();
+            // Blocks of different sizes, so the reader refills batches unevenly.
+            if i % 17 == 16 || i % 40 == 3 {
+                recorder.flush().unwrap();
+            }
         }
         recorder.finish().unwrap();
 
@@ -424,6 +428,36 @@ mod tests {
         assert_eq!(
             read.policy_hits().denials().count(),
             applied.policy_hits().denials().count()
+        );
+
+        // Read ahead on another thread, folded here: the same model as the fold on one.
+        let mut ahead = Mesh::default();
+        let recording = Recording::open(&path).unwrap();
+        assert!(recording.blocks().len() > 5);
+        let mut reader = crate::tap::read_ahead::ReadAhead::start(recording, 0).unwrap();
+        while let Some(batch) = reader.blocking_next() {
+            for (e, datum) in batch.unwrap().iter() {
+                assert!(datum.is_some());
+                ahead.apply_read(e, datum);
+            }
+        }
+        let edges = |m: &Mesh| {
+            m.graph()
+                .edges()
+                .map(|e| {
+                    let p99 = e.latency().map(|l| l.p99());
+                    (e.requests, e.successes, e.denied, p99)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ahead.generation(), read.generation());
+        assert_eq!(ahead.now_us(), read.now_us());
+        assert_eq!(logged(&ahead), logged(&read));
+        assert_eq!(edges(&ahead), edges(&read));
+        assert_eq!(edges(&ahead), edges(&applied));
+        assert_eq!(
+            ahead.policy_hits().denials().count(),
+            read.policy_hits().denials().count()
         );
     }
 

@@ -722,11 +722,18 @@ async fn run_replay(
     ctx: &Ctx,
     mut commands: mpsc::UnboundedReceiver<Control>,
 ) -> Result<(), String> {
-    let recording = blocking(move || Recording::open(&path).map_err(|e| e.to_string())).await?;
+    // The timeline needs the span at once, so every block's times are read here; seeks
+    // then find their block without reading again.
+    let (recording, span) = blocking(move || {
+        let mut recording = Recording::open(&path).map_err(|e| e.to_string())?;
+        let span = recording.span().map_err(|e| e.to_string())?;
+        Ok((recording, span))
+    })
+    .await?;
     let speed = Speed::Times(1.0);
     ctx.set(|s| {
         s.replay = Some(ReplayStatus {
-            span: recording.span(),
+            span,
             position: None,
             paused: false,
             speed,
@@ -734,7 +741,8 @@ async fn run_replay(
         s.set_state(State::Connected);
     });
     (ctx.waker)();
-    let (tx, mut events) = mpsc::channel(1024);
+    // Batches: a whole block each when unpaced.
+    let (tx, mut events) = mpsc::channel(16);
     let options = replay::Options {
         speed,
         from_us: None,
@@ -742,18 +750,21 @@ async fn run_replay(
     };
     let replay = Replay::start(recording, options, tx);
     let mut position = replay.position();
-    loop {
+    'events: loop {
         tokio::select! {
-            e = events.recv() => match e {
-                Some(e) => {
-                    let at = e.time_us;
-                    if !ctx.deliver(Message::Event(Arc::new(e))).await {
-                        break;
+            batch = events.recv() => match batch {
+                Some(batch) => {
+                    let mut at = None;
+                    for e in batch.into_events() {
+                        at = Some(e.time_us);
+                        if !ctx.deliver(Message::Event(Arc::new(e))).await {
+                            break 'events;
+                        }
                     }
                     // The position watch may not fire when a seek lands where it stood.
                     ctx.set(|s| {
                         if let Some(r) = &mut s.replay {
-                            r.position = Some(at);
+                            r.position = at.or(r.position);
                         }
                     });
                 }

@@ -1,7 +1,8 @@
 //! Replaying a recording as an event source: its events go into a channel in file order,
 //! paced by their `time_us` at 1×, N× or as fast as the receiver takes them, with seek by
-//! time, pause and resume driven by commands (the app's timeline scrubber). Blocks are read
-//! on the blocking pool, one at a time, so a long recording costs one block of memory.
+//! time, pause and resume driven by commands (the app's timeline scrubber). A thread reads
+//! and decodes blocks a few ahead ([`ReadAhead`]), so a long recording costs a few blocks of
+//! memory, and events go out in batches (a whole block when unpaced), not one message each.
 
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::tap::Event;
+use crate::tap::batch::Batch;
+use crate::tap::read_ahead::ReadAhead;
 use crate::tap::recording::{Recording, RecordingError};
 
 #[derive(Debug, Error)]
@@ -80,14 +82,16 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// Starts replaying `recording` into `events`. Must be called within a tokio runtime.
-    pub fn start(recording: Recording, options: Options, events: mpsc::Sender<Event>) -> Replay {
+    /// Starts replaying `recording` into `events`, a block or a run of due events per
+    /// message. Must be called within a tokio runtime.
+    pub fn start(recording: Recording, options: Options, events: mpsc::Sender<Batch>) -> Replay {
         let (commands, rx) = mpsc::unbounded_channel();
         let (position_tx, position) = watch::channel(None);
         let path = recording.path().display().to_string();
         let run = Run {
             path: path.clone(),
             recording: Some(recording),
+            ahead: None,
             commands: rx,
             events,
             position: position_tx,
@@ -209,17 +213,20 @@ impl Clock {
 
 struct Run {
     path: String,
-    /// `None` only while a block is being read on the blocking pool.
+    /// The recording while no reader has it; `None` only while a reader is being started
+    /// or stopped.
     recording: Option<Recording>,
+    /// The thread reading blocks ahead, from the last start or seek.
+    ahead: Option<ReadAhead>,
     commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::Sender<Event>,
+    events: mpsc::Sender<Batch>,
     position: watch::Sender<Option<i64>>,
     clock: Clock,
     hold_at_end: bool,
     sent: u64,
 }
 
-/// A block read that panicked took the recording with it; the replay cannot go on.
+/// A reader that panicked took the recording with it; the replay cannot go on.
 fn lost_recording(path: &str) -> ReplayError {
     ReplayError::Task {
         path: path.to_string(),
@@ -237,37 +244,42 @@ enum Next {
 impl Run {
     async fn run(mut self, from_us: Option<i64>) -> Result<Summary, ReplayError> {
         let mut seek = from_us;
-        let mut block = 0;
-        'blocks: loop {
-            if let Some(t) = seek {
-                self.clock.seek();
-                block = self.recording()?.block_at(t).unwrap_or(usize::MAX);
-            }
-            let Some(events) = self.read(block).await? else {
+        self.read_from(seek).await?;
+        loop {
+            let next = match &mut self.ahead {
+                Some(ahead) => ahead.next().await,
+                None => None,
+            };
+            let Some(batch) = next else {
+                self.stop_reading().await?;
                 if !self.hold_at_end {
                     return Ok(self.summary(true));
                 }
-                match self.wait_command().await {
-                    Next::SeekTo(t) => {
-                        seek = Some(t);
-                        continue;
+                loop {
+                    match self.wait_command().await {
+                        Next::SeekTo(t) => {
+                            seek = Some(t);
+                            self.read_from(seek).await?;
+                            break;
+                        }
+                        Next::Go => {}
+                        Next::End => return Ok(self.summary(true)),
                     }
-                    Next::Go => continue,
-                    Next::End => return Ok(self.summary(true)),
                 }
+                continue;
             };
-            let skip_before = seek.take().unwrap_or(i64::MIN);
-            for event in events.into_iter().skip_while(|e| e.time_us < skip_before) {
-                match self.send(event).await {
-                    Next::Go => {}
-                    Next::SeekTo(t) => {
-                        seek = Some(t);
-                        continue 'blocks;
-                    }
-                    Next::End => return Ok(self.summary(false)),
-                }
+            let mut batch = batch?;
+            if let Some(t) = seek.take() {
+                batch.skip_before(t);
             }
-            block += 1;
+            match self.send(batch).await {
+                Next::Go => {}
+                Next::SeekTo(t) => {
+                    seek = Some(t);
+                    self.read_from(seek).await?;
+                }
+                Next::End => return Ok(self.summary(false)),
+            }
         }
     }
 
@@ -278,32 +290,52 @@ impl Run {
         }
     }
 
-    fn recording(&mut self) -> Result<&mut Recording, ReplayError> {
-        let path = &self.path;
-        self.recording.as_mut().ok_or_else(|| lost_recording(path))
-    }
-
-    /// The events of `block` (read on the blocking pool), `None` past the last one.
-    async fn read(&mut self, block: usize) -> Result<Option<Vec<Event>>, ReplayError> {
+    /// Starts reading afresh: from the beginning, or from the block holding the first event
+    /// at or after `seek` (finding it may read the blocks not read yet, on the blocking pool).
+    async fn read_from(&mut self, seek: Option<i64>) -> Result<(), ReplayError> {
+        self.stop_reading().await?;
         let mut recording = self
             .recording
             .take()
             .ok_or_else(|| lost_recording(&self.path))?;
-        if block >= recording.blocks().len() {
-            self.recording = Some(recording);
-            return Ok(None);
+        if seek.is_some() {
+            self.clock.seek();
         }
-        let (recording, events) = tokio::task::spawn_blocking(move || {
-            let events = recording.read_block(block);
-            (recording, events)
-        })
-        .await
-        .map_err(|e| ReplayError::Task {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        self.recording = Some(recording);
-        Ok(Some(events?))
+        let first = match seek {
+            None => 0,
+            Some(t) => {
+                let (back, first) = self
+                    .blocking(move || {
+                        let first = recording.block_at(t);
+                        (recording, first)
+                    })
+                    .await?;
+                recording = back;
+                first?.unwrap_or(usize::MAX)
+            }
+        };
+        self.ahead = Some(ReadAhead::start(recording, first)?);
+        Ok(())
+    }
+
+    /// Stops the reader, if one runs, and takes the recording back.
+    async fn stop_reading(&mut self) -> Result<(), ReplayError> {
+        if let Some(ahead) = self.ahead.take() {
+            self.recording = Some(self.blocking(move || ahead.finish()).await??);
+        }
+        Ok(())
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ReplayError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ReplayError::Task {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })
     }
 
     /// While the replay has nothing to send (ended, or paused): the next command that
@@ -327,17 +359,18 @@ impl Run {
         Next::Go
     }
 
-    /// Waits until `event` is due (and not paused), then sends it; commands that arrive
-    /// meanwhile are applied.
-    async fn send(&mut self, event: Event) -> Next {
-        loop {
+    /// Sends `batch`'s events as they fall due (and not while paused): at once and whole
+    /// when unpaced, else each time in one message with every other event due by then.
+    /// Commands that arrive meanwhile are applied.
+    async fn send(&mut self, mut batch: Batch) -> Next {
+        while let Some(first) = batch.events().first() {
             if self.clock.paused {
                 match self.wait_command().await {
                     Next::Go => continue,
                     other => return other,
                 }
             }
-            if let Some(due) = self.clock.due(event.time_us, Instant::now()) {
+            if let Some(due) = self.clock.due(first.time_us, Instant::now()) {
                 tokio::select! {
                     c = self.commands.recv() => match c.map(|c| self.apply(c)) {
                         Some(Next::Go) => continue,
@@ -350,11 +383,24 @@ impl Run {
             let command = tokio::select! {
                 permit = self.events.reserve() => {
                     let Ok(permit) = permit else { return Next::End };
-                    let t = event.time_us;
-                    permit.send(event);
-                    self.sent += 1;
-                    self.position.send_replace(Some(t));
-                    return Next::Go;
+                    let now = Instant::now();
+                    let clock = &mut self.clock;
+                    let due = batch
+                        .events()
+                        .iter()
+                        .take_while(|e| clock.due(e.time_us, now).is_none())
+                        .count()
+                        .max(1);
+                    let part = if due >= batch.len() {
+                        std::mem::take(&mut batch)
+                    } else {
+                        batch.take_front(due)
+                    };
+                    let last = part.events().last().map(|e| e.time_us);
+                    self.sent += part.len() as u64;
+                    permit.send(part);
+                    self.position.send_replace(last);
+                    continue;
                 }
                 c = self.commands.recv() => c,
             };
@@ -364,6 +410,7 @@ impl Run {
                 None => return Next::End,
             }
         }
+        Next::Go
     }
 }
 
@@ -371,7 +418,7 @@ impl Run {
 mod tests {
     use super::*;
     use crate::tap::recording::Recorder;
-    use crate::tap::{Direction, Endpoint, EventKind, Tls};
+    use crate::tap::{Direction, Endpoint, Event, EventKind, Tls};
 
     const T0: i64 = 1_767_225_600_000_000;
     const MS: i64 = 1_000;
@@ -422,19 +469,37 @@ mod tests {
         let started = std::time::Instant::now();
         let replay = Replay::start(rec, options, tx);
         let mut got = Vec::new();
-        while let Some(e) = rx.recv().await {
-            got.push(e.stream);
+        while let Some(batch) = rx.recv().await {
+            got.extend(batch.events().iter().map(|e| e.stream));
         }
         let elapsed = started.elapsed();
         (got, elapsed, replay.wait().await.unwrap())
     }
 
-    async fn next(rx: &mut mpsc::Receiver<Event>) -> u64 {
-        tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .expect("an event in time")
-            .expect("the replay goes on")
-            .stream
+    /// The events received, one at a time, whatever batches they came in.
+    struct Received {
+        rx: mpsc::Receiver<Batch>,
+        queue: std::collections::VecDeque<u64>,
+    }
+
+    impl Received {
+        fn new(rx: mpsc::Receiver<Batch>) -> Received {
+            Received {
+                rx,
+                queue: Default::default(),
+            }
+        }
+
+        async fn next(&mut self) -> u64 {
+            while self.queue.is_empty() {
+                let batch = tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+                    .await
+                    .expect("an event in time")
+                    .expect("the replay goes on");
+                self.queue.extend(batch.events().iter().map(|e| e.stream));
+            }
+            self.queue.pop_front().unwrap_or_default()
+        }
     }
 
     #[tokio::test]
@@ -487,25 +552,27 @@ mod tests {
     #[tokio::test]
     async fn pause_holds_events_and_seek_goes_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (tx, mut rx) = mpsc::channel(16);
+        let (tx, rx) = mpsc::channel(16);
+        let mut rx = Received::new(rx);
         let mut o = options(Speed::Times(1.0));
         o.hold_at_end = true;
         let replay = Replay::start(recording(&dir, 6, 200), o, tx);
-        assert_eq!(next(&mut rx).await, 0);
+        assert_eq!(rx.next().await, 0);
+        assert!(rx.queue.is_empty(), "at 1x an event comes alone");
         replay.command(Command::Pause);
         tokio::time::sleep(Duration::from_millis(600)).await;
-        assert!(rx.try_recv().is_err(), "nothing arrives while paused");
+        assert!(rx.rx.try_recv().is_err(), "nothing arrives while paused");
         replay.command(Command::Resume);
-        assert_eq!(next(&mut rx).await, 1);
+        assert_eq!(rx.next().await, 1);
         replay.command(Command::Speed(Speed::Max));
         for stream in 2..6 {
-            assert_eq!(next(&mut rx).await, stream);
+            assert_eq!(rx.next().await, stream);
         }
         assert_eq!(*replay.position().borrow(), Some(T0 + 5 * 200 * MS));
         // Held at the end: a seek back plays the tail again.
         replay.command(Command::Seek(T0 + 3 * 200 * MS));
         for stream in 3..6 {
-            assert_eq!(next(&mut rx).await, stream);
+            assert_eq!(rx.next().await, stream);
         }
         let summary = replay.stop().await.unwrap();
         assert_eq!(
@@ -516,7 +583,7 @@ mod tests {
             }
         );
         assert!(
-            rx.recv().await.is_none(),
+            rx.rx.recv().await.is_none(),
             "the channel closes when it stops"
         );
     }
@@ -524,9 +591,10 @@ mod tests {
     #[tokio::test]
     async fn a_receiver_that_goes_away_ends_the_replay() {
         let dir = tempfile::tempdir().unwrap();
-        let (tx, mut rx) = mpsc::channel(1);
+        let (tx, rx) = mpsc::channel(1);
+        let mut rx = Received::new(rx);
         let replay = Replay::start(recording(&dir, 20, 1), options(Speed::Max), tx);
-        assert_eq!(next(&mut rx).await, 0);
+        assert_eq!(rx.next().await, 0);
         drop(rx);
         let summary = tokio::time::timeout(Duration::from_secs(10), replay.wait())
             .await

@@ -7,6 +7,7 @@
 //! Unsigned integers keep their bits in the Avro type of their width (u32 → int, u64 → long),
 //! so every value round-trips; u16 widens to int and is range-checked on the way back.
 
+use std::ops::Range;
 use std::sync::{Arc, LazyLock};
 
 use crate::avro::container::Block;
@@ -92,6 +93,37 @@ impl BlockDecoder {
             Ok(())
         })
         .map(drop)
+    }
+
+    /// Decodes one block's events into `events`, reusing the events (and their buffers)
+    /// already there, and, when the block is in this schema, each event's datum as a range
+    /// of the block's data into `datums` (cleared first). Returns how many events it holds;
+    /// `events` may hold more, left over from a bigger block.
+    pub fn decode_into(
+        &self,
+        block: &Block<'_>,
+        events: &mut Vec<Event>,
+        datums: &mut Vec<Range<usize>>,
+    ) -> Result<usize, TapError> {
+        datums.clear();
+        let mut n = 0;
+        self.each(block, |c| {
+            if events.len() == n {
+                events.push(Event::lost(0, 0));
+            }
+            let event = &mut events[n];
+            match &self.resolving {
+                None => {
+                    let start = c.position();
+                    super::wire::decode_into(c, event)?;
+                    datums.push(start..c.position());
+                }
+                Some(d) => *event = from_value(&d.decode_next(c)?)?,
+            }
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
     }
 
     /// The times of one block's events, in order: what a recording's index needs, read

@@ -3,12 +3,14 @@
 //! authorized server on the admin port, the client that merges many proxies' streams, and
 //! recordings of a stream on disk.
 
+pub mod batch;
 pub mod client;
 pub mod codec;
 pub mod error;
 pub mod event;
 pub mod filter;
 pub mod publish;
+pub mod read_ahead;
 pub mod recording;
 pub mod server;
 pub mod token;

@@ -8,10 +8,11 @@
 //! at least every [`FLUSH_INTERVAL`] or [`FLUSH_EVENTS`], so a killed recorder loses at most
 //! its last partial block.
 //!
-//! Reading: [`Recording::open`] scans the file once, block by block, and keeps an index of
-//! each block's offset and event times, so seeking by time skips whole blocks. A file cut off
-//! in the middle of a block reads up to its last complete block; the bytes after it are
-//! counted in [`Recording::ignored_bytes`].
+//! Reading: [`Recording::open`] steps over the file's blocks without decompressing them and
+//! keeps each one's offset; the times of their events are learned as blocks are read (or all
+//! at once when a seek needs them), so seeking by time skips whole blocks and a straight
+//! replay reads each block once. A file cut off in the middle of a block reads up to its last
+//! complete block; the bytes after it are counted in [`Recording::ignored_bytes`].
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::TapError;
+use super::batch::Batch;
 use super::codec::{self, BlockDecoder};
 use super::event::{Event, EventKind};
 use crate::avro::container::Block;
@@ -221,7 +223,7 @@ fn publish(path: &Path, header: &[u8], overwrite: bool) -> Result<File, Recordin
     Ok(file)
 }
 
-/// Where a block sits and the times of its events.
+/// Where a block sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockInfo {
     /// File offset of the block's header.
@@ -229,6 +231,11 @@ pub struct BlockInfo {
     /// Bytes from its header to the end of its sync marker.
     pub len: u64,
     pub events: u64,
+}
+
+/// The times of a block's events (all `i64::MIN` for a block without events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockTimes {
     /// Times of its first and last event, in file order.
     pub first_us: i64,
     pub last_us: i64,
@@ -237,22 +244,44 @@ pub struct BlockInfo {
     pub max_us: i64,
 }
 
-/// An open recording with its block index.
+impl BlockTimes {
+    fn of(event_times: impl Iterator<Item = i64> + Clone) -> BlockTimes {
+        BlockTimes {
+            first_us: event_times.clone().next().unwrap_or(i64::MIN),
+            last_us: event_times.clone().last().unwrap_or(i64::MIN),
+            min_us: event_times.clone().min().unwrap_or(i64::MIN),
+            max_us: event_times.max().unwrap_or(i64::MIN),
+        }
+    }
+}
+
+/// An open recording: where its blocks are, and the times of their events as far as they
+/// have been read.
+///
+/// Opening steps over the blocks' framing without decompressing them. Their times, which
+/// seeking and a timeline need, are learned as blocks are read, so a straight replay reads
+/// every block once; [`span`](Self::span) and [`block_at`](Self::block_at) read whatever
+/// blocks are still unknown (skimming each event's time) the first time they are asked.
 pub struct Recording {
     path: PathBuf,
     file: File,
     reader: StreamReader,
     decoder: BlockDecoder,
     blocks: Vec<BlockInfo>,
+    times: Vec<Option<BlockTimes>>,
     /// The latest event time in blocks `0..=i`: non-decreasing, so seeks binary-search it.
-    latest_until: Vec<i64>,
+    /// Built once every block's times are known.
+    latest_until: Option<Vec<i64>>,
     ignored: u64,
+    /// The bytes of the block last read, kept for the next.
+    raw: Vec<u8>,
 }
 
 impl Recording {
-    /// Opens `path` and indexes it: every block is read once. A file cut off inside its last
-    /// block opens with the complete blocks; any other damage, or a file that is not a
-    /// recording of tap events, is one error naming the file and the byte offset.
+    /// Opens `path` and finds its blocks: a file cut off inside its last block opens with
+    /// the complete blocks; any other damage to the framing, or a file that is not a
+    /// recording of tap events, is one error naming the file and the byte offset. Damage
+    /// inside a block is reported when that block is read.
     pub fn open(path: &Path) -> Result<Recording, RecordingError> {
         let mut file = File::open(path).map_err(io_error(path))?;
         let mut buf = Vec::new();
@@ -278,42 +307,40 @@ impl Recording {
             ));
         }
         let decoder = BlockDecoder::new(&writer);
-        buf.drain(..header_len);
+        let mut pos = header_len;
         let mut offset = header_len as u64;
         let mut blocks = Vec::new();
         let ignored = loop {
-            let (block, used) = match reader.block(&buf) {
-                Ok(Some(found)) => found,
+            match reader.frame(&buf[pos..]) {
+                Ok(Some((frame, used))) => {
+                    blocks.push(BlockInfo {
+                        offset,
+                        len: used as u64,
+                        events: frame.count,
+                    });
+                    pos += used;
+                    offset += used as u64;
+                }
                 Ok(None) => {
+                    buf.drain(..pos);
+                    pos = 0;
                     if fill(&mut file, &mut buf).map_err(io_error(path))? == 0 {
                         break buf.len() as u64;
                     }
-                    continue;
                 }
                 Err(e) => return Err(format_error(path, e)),
-            };
-            let times = decoder
-                .times(&block)
-                .map_err(|e| format_error(path, in_block(&block, e)))?;
-            blocks.push(info(offset, used as u64, &times));
-            buf.drain(..used);
-            offset += used as u64;
+            }
         };
-        let latest_until = blocks
-            .iter()
-            .scan(i64::MIN, |latest, b| {
-                *latest = (*latest).max(b.max_us);
-                Some(*latest)
-            })
-            .collect();
         Ok(Recording {
             path: path.to_path_buf(),
             file,
             reader,
             decoder,
+            times: vec![None; blocks.len()],
             blocks,
-            latest_until,
+            latest_until: None,
             ignored,
+            raw: Vec::new(),
         })
     }
 
@@ -334,29 +361,65 @@ impl Recording {
         self.blocks.iter().map(|b| b.events).sum()
     }
 
+    /// How many blocks' times are known so far.
+    pub fn timed_blocks(&self) -> usize {
+        self.times.iter().flatten().count()
+    }
+
+    /// The times of block `index`'s events, reading the block if they are not known yet.
+    pub fn times(&mut self, index: usize) -> Result<BlockTimes, RecordingError> {
+        if let Some(Some(t)) = self.times.get(index) {
+            return Ok(*t);
+        }
+        let times = self.with_block(index, |d, block| d.times(block))?;
+        Ok(self.learned(index, times.iter().copied()))
+    }
+
+    fn learned(&mut self, index: usize, times: impl Iterator<Item = i64> + Clone) -> BlockTimes {
+        let t = BlockTimes::of(times);
+        self.times[index] = Some(t);
+        t
+    }
+
+    /// The latest event time up to each block, reading every block whose times are unknown.
+    fn latest_until(&mut self) -> Result<&[i64], RecordingError> {
+        if self.latest_until.is_none() {
+            let mut latest = i64::MIN;
+            let mut until = Vec::with_capacity(self.blocks.len());
+            for i in 0..self.blocks.len() {
+                latest = latest.max(self.times(i)?.max_us);
+                until.push(latest);
+            }
+            self.latest_until = Some(until);
+        }
+        Ok(self.latest_until.as_deref().unwrap_or_default())
+    }
+
     /// The earliest and latest event time; `None` for a recording without events.
-    pub fn span(&self) -> Option<(i64, i64)> {
-        let min = self
-            .blocks
-            .iter()
-            .filter(|b| b.events > 0)
-            .map(|b| b.min_us)
-            .min()?;
-        Some((min, *self.latest_until.last()?))
+    pub fn span(&mut self) -> Result<Option<(i64, i64)>, RecordingError> {
+        let Some(&latest) = self.latest_until()?.last() else {
+            return Ok(None);
+        };
+        let min = (0..self.blocks.len())
+            .filter(|&i| self.blocks[i].events > 0)
+            .filter_map(|i| self.times[i].map(|t| t.min_us))
+            .min();
+        Ok(min.map(|min| (min, latest)))
     }
 
     /// The first block holding an event at or after `time_us`; every block before it holds
     /// only older events. `None` when no event is that late.
-    pub fn block_at(&self, time_us: i64) -> Option<usize> {
-        let i = self
-            .latest_until
-            .partition_point(|latest| *latest < time_us);
-        (i < self.blocks.len()).then_some(i)
+    pub fn block_at(&mut self, time_us: i64) -> Result<Option<usize>, RecordingError> {
+        let latest = self.latest_until()?;
+        let i = latest.partition_point(|latest| *latest < time_us);
+        Ok((i < latest.len()).then_some(i))
     }
 
     /// The events of block `index`, in file order.
     pub fn read_block(&mut self, index: usize) -> Result<Vec<Event>, RecordingError> {
-        self.with_block(index, |d, block| d.events(block))
+        let events = self.with_block(index, |d, block| d.events(block))?;
+        self.learned(index, events.iter().map(|e| e.time_us));
+        Ok(events)
     }
 
     /// Calls `f` with each event of block `index` in file order, without keeping them: how
@@ -364,46 +427,72 @@ impl Recording {
     pub fn for_each_in_block(
         &mut self,
         index: usize,
-        f: impl FnMut(&Event, Option<&[u8]>),
+        mut f: impl FnMut(&Event, Option<&[u8]>),
     ) -> Result<(), RecordingError> {
-        self.with_block(index, |d, block| d.for_each(block, f))
+        let mut times = Vec::new();
+        self.with_block(index, |d, block| {
+            d.for_each(block, |e, datum| {
+                times.push(e.time_us);
+                f(e, datum);
+            })
+        })?;
+        self.learned(index, times.iter().copied());
+        Ok(())
     }
 
-    /// Reads block `index` again and decodes it with `decode`.
+    /// Reads and decodes block `index` into `batch`, reusing its buffers.
+    pub fn read_batch(&mut self, index: usize, batch: &mut Batch) -> Result<(), RecordingError> {
+        let block = self.raw_block(index)?;
+        let (events, datums) = batch.buffers();
+        let n = self
+            .decoder
+            .decode_into(&block, events, datums)
+            .map_err(|e| self.damaged(index, in_block(&block, e)))?;
+        self.learned(index, events[..n].iter().map(|e| e.time_us));
+        batch.fill(index, n, block.data.into_owned());
+        Ok(())
+    }
+
+    /// Reads block `index` and decodes it with `decode`.
     fn with_block<T>(
         &mut self,
         index: usize,
         decode: impl FnOnce(&BlockDecoder, &Block<'_>) -> Result<T, TapError>,
     ) -> Result<T, RecordingError> {
+        let block = self.raw_block(index)?;
+        decode(&self.decoder, &block).map_err(|e| self.damaged(index, in_block(&block, e)))
+    }
+
+    /// Block `index`, read and decompressed.
+    fn raw_block(&mut self, index: usize) -> Result<Block<'static>, RecordingError> {
         let b = *self
             .blocks
             .get(index)
             .ok_or_else(|| format_error(&self.path, format!("no block {index}")))?;
-        let mut bytes = vec![0; usize::try_from(b.len).unwrap_or(usize::MAX)];
+        self.raw
+            .resize(usize::try_from(b.len).unwrap_or(usize::MAX), 0);
         self.file
             .seek(SeekFrom::Start(b.offset))
-            .and_then(|_| self.file.read_exact(&mut bytes))
+            .and_then(|_| self.file.read_exact(&mut self.raw))
             .map_err(io_error(&self.path))?;
-        let changed = |e: &dyn std::fmt::Display| {
-            format_error(
-                &self.path,
-                format!(
-                    "block {index} at byte {} no longer reads as when the file was opened: {e}",
-                    b.offset
-                ),
-            )
-        };
-        let block = match self.reader.block(&bytes) {
-            Ok(Some((block, _))) => block,
-            Ok(None) => return Err(changed(&"it is cut short")),
-            Err(e) => return Err(changed(&e)),
-        };
-        decode(&self.decoder, &block).map_err(|e| changed(&in_block(&block, e)))
+        match self.reader.block(&self.raw) {
+            Ok(Some((block, _))) => Ok(block),
+            Ok(None) => Err(self.damaged(index, "it is cut short")),
+            Err(e) => Err(self.damaged(index, e)),
+        }
+    }
+
+    fn damaged(&self, index: usize, e: impl std::fmt::Display) -> RecordingError {
+        let offset = self.blocks.get(index).map_or(0, |b| b.offset);
+        format_error(
+            &self.path,
+            format!("block {index} at byte {offset} does not read: {e}"),
+        )
     }
 
     /// Every event from the first at or after `time_us` (in file order) to the end.
     pub fn events_from(&mut self, time_us: i64) -> Result<Vec<Event>, RecordingError> {
-        let Some(first) = self.block_at(time_us) else {
+        let Some(first) = self.block_at(time_us)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -445,19 +534,6 @@ fn fill(file: &mut File, buf: &mut Vec<u8>) -> io::Result<usize> {
 
 fn in_block(block: &Block<'_>, e: TapError) -> String {
     format!("block {} (at byte {}): {e}", block.index, block.offset)
-}
-
-fn info(offset: u64, len: u64, event_times: &[i64]) -> BlockInfo {
-    let times = || event_times.iter().copied();
-    BlockInfo {
-        offset,
-        len,
-        events: event_times.len() as u64,
-        first_us: times().next().unwrap_or(i64::MIN),
-        last_us: times().next_back().unwrap_or(i64::MIN),
-        min_us: times().min().unwrap_or(i64::MIN),
-        max_us: times().max().unwrap_or(i64::MIN),
-    }
 }
 
 #[cfg(test)]
@@ -533,7 +609,7 @@ mod tests {
         assert_eq!(rec.blocks().len(), 3);
         assert_eq!(rec.blocks()[0].events, FLUSH_EVENTS);
         assert_eq!((rec.events(), rec.ignored_bytes()), (600, 0));
-        assert_eq!(rec.span(), Some((T0, T0 + 599)));
+        assert_eq!(rec.span().unwrap(), Some((T0, T0 + 599)));
         assert_eq!(all(&mut rec), events);
         assert!(
             !dir.path().read_dir().unwrap().any(|f| f
@@ -553,7 +629,10 @@ mod tests {
         assert_eq!(r.flush_deadline(), None);
         r.finish().unwrap();
         let mut rec = Recording::open(&path).unwrap();
-        assert_eq!((rec.events(), rec.span(), rec.block_at(0)), (0, None, None));
+        assert_eq!(
+            (rec.events(), rec.span().unwrap(), rec.block_at(0).unwrap()),
+            (0, None, None)
+        );
         assert!(all(&mut rec).is_empty());
     }
 
@@ -639,22 +718,113 @@ mod tests {
         }
         r.finish().unwrap();
         let mut rec = Recording::open(&path).unwrap();
-        let b = rec.blocks()[1];
         assert_eq!(
-            (b.first_us, b.last_us, b.min_us, b.max_us),
-            (T0 + 30, T0 + 40, T0 + 25, T0 + 40)
+            rec.times(1).unwrap(),
+            BlockTimes {
+                first_us: T0 + 30,
+                last_us: T0 + 40,
+                min_us: T0 + 25,
+                max_us: T0 + 40
+            }
         );
-        assert_eq!(rec.block_at(T0 - 5), Some(0));
-        assert_eq!(rec.block_at(T0 + 21), Some(1));
-        assert_eq!(rec.block_at(T0 + 40), Some(1));
-        assert_eq!(rec.block_at(T0 + 41), Some(2));
-        assert_eq!(rec.block_at(T0 + 71), None);
+        let mut at = |t| rec.block_at(t).unwrap();
+        assert_eq!(at(T0 - 5), Some(0));
+        assert_eq!(at(T0 + 21), Some(1));
+        assert_eq!(at(T0 + 40), Some(1));
+        assert_eq!(at(T0 + 41), Some(2));
+        assert_eq!(at(T0 + 71), None);
         assert_eq!(rec.events_from(T0 + 21).unwrap(), events[3..]);
         assert_eq!(rec.events_from(T0 + 35).unwrap(), events[5..]);
         assert_eq!(rec.events_from(T0 + 60).unwrap(), events[7..]);
         assert!(rec.events_from(T0 + 71).unwrap().is_empty());
         assert_eq!(rec.read_block(2).unwrap(), events[6..]);
         assert!(rec.read_block(3).is_err());
+    }
+
+    #[test]
+    fn opening_reads_no_block_and_reading_learns_the_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.avro");
+        let events = record(&path, 95, 10);
+        let mut rec = Recording::open(&path).unwrap();
+        assert_eq!((rec.blocks().len(), rec.events()), (10, 95));
+        assert_eq!(rec.timed_blocks(), 0, "open decompresses nothing");
+        let mut batch = Batch::default();
+        let mut read = Vec::new();
+        for i in 0..rec.blocks().len() {
+            rec.read_batch(i, &mut batch).unwrap();
+            assert_eq!(batch.block(), i);
+            read.extend(batch.events().iter().cloned());
+        }
+        assert_eq!(read, events);
+        assert_eq!(rec.timed_blocks(), 10, "a straight read indexes as it goes");
+        let mut eager = Recording::open(&path).unwrap();
+        let span = eager.span().unwrap();
+        assert_eq!(span, Some((T0, T0 + 94 * 10_000)));
+        assert_eq!(rec.span().unwrap(), span);
+        for i in 0..10 {
+            assert_eq!(rec.times(i).unwrap(), eager.times(i).unwrap(), "block {i}");
+        }
+    }
+
+    #[test]
+    fn seeking_after_part_of_a_read_finds_what_an_eager_index_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.avro");
+        let mut r = Recorder::create(&path, false).unwrap();
+        // Roughly in time order, as a merged stream: each block reaches back a little.
+        let mut events = Vec::new();
+        for i in 0..60u64 {
+            let jitter = if i % 10 == 0 { -15 } else { 0 };
+            let e = event(i, T0 + i as i64 * 10 + jitter);
+            r.push(&e).unwrap();
+            events.push(e);
+            if i % 10 == 9 {
+                r.flush().unwrap();
+            }
+        }
+        r.finish().unwrap();
+        let mut eager = Recording::open(&path).unwrap();
+        eager.span().unwrap();
+        for read_first in [0, 1, 3, 6] {
+            for t in (-20..620).step_by(7).map(|d| T0 + d) {
+                let mut lazy = Recording::open(&path).unwrap();
+                for i in 0..read_first {
+                    lazy.for_each_in_block(i, |_, _| {}).unwrap();
+                }
+                assert_eq!(lazy.timed_blocks(), read_first);
+                assert_eq!(
+                    lazy.events_from(t).unwrap(),
+                    eager.events_from(t).unwrap(),
+                    "{read_first} blocks read, then a seek to {t}"
+                );
+            }
+        }
+        // Block 1 is the first to reach 95; its first event (85) is older and skipped.
+        assert_eq!(eager.events_from(T0 + 95).unwrap(), events[11..]);
+    }
+
+    #[test]
+    fn a_block_damaged_inside_is_an_error_when_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.avro");
+        record(&path, 30, 10);
+        let second = Recording::open(&path).unwrap().blocks()[1];
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Its zstandard frame's magic number: the framing around it still holds.
+        let block = second.offset as usize..(second.offset + second.len) as usize;
+        let magic = bytes[block.clone()]
+            .windows(4)
+            .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
+            .unwrap();
+        bytes[block.start + magic] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let mut rec = Recording::open(&path).unwrap();
+        assert_eq!(rec.read_block(0).unwrap().len(), 10);
+        let err = rec.read_block(1).err().unwrap().to_string();
+        assert!(err.contains("block 1 at byte"), "{err}");
+        let err = rec.span().err().unwrap().to_string();
+        assert!(err.contains("block 1 at byte"), "{err}");
     }
 
     #[test]
