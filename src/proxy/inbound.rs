@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::body::{self, CollectError, Observed, ProxyBody, boxed, collect_limited, full};
+use super::corked::corked;
 use super::counted::Counted;
 use super::detect::{Detected, peek_protocol};
 use super::exchange::{Details, Exchange, ResponseEnd, tap_decision};
@@ -188,17 +189,16 @@ impl Inbound {
             // is large; moving a pointer instead of its whole state saves a copy each time.
             Box::pin(async move { Ok::<_, Infallible>(this.handle(req, &conn).await) })
         });
-        let io = TokioIo::new(io);
         let result = if h2 {
-            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .serve_connection(io, service)
-                .await
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.timer(TokioTimer::new());
+            // Responses answered in one poll of the connection leave in one TLS write.
+            corked(io, |io| builder.serve_connection(TokioIo::new(io), service)).await
         } else {
             hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(self.shared.timeouts.detect)
-                .serve_connection(io, service)
+                .serve_connection(TokioIo::new(io), service)
                 .await
         };
         if let Err(e) = result {

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod body;
 pub mod config;
+pub mod corked;
 pub mod counted;
 pub mod credentials;
 pub mod destinations;

@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use super::body::{Observed, ProxyBody, boxed};
+use super::corked::corked;
 use super::destinations::{Destinations, Target, split_authority};
 use super::detect::Detected;
 use super::exchange::{Details, Exchange, ResponseEnd};
@@ -135,19 +136,20 @@ impl Outbound {
             // Boxed for the same reason as the inbound proxy's (see there).
             Box::pin(async move { Ok::<_, Infallible>(this.handle(req, peer).await) })
         });
-        let io = TokioIo::new(tcp);
         let result = match detected {
             Detected::Http2 => {
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .serve_connection(io, service)
-                    .await
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder.timer(TokioTimer::new());
+                corked(tcp, |io| {
+                    builder.serve_connection(TokioIo::new(io), service)
+                })
+                .await
             }
             Detected::Http1 => {
                 hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(self.shared.timeouts.detect)
-                    .serve_connection(io, service)
+                    .serve_connection(TokioIo::new(tcp), service)
                     .await
             }
             _ => {

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
+use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -231,6 +232,10 @@ impl PeerPool {
     }
 }
 
+/// What one read from a peer connection may take. rustls reads at most 4 KiB per call, so
+/// the batch of responses a peer writes at once took several `recvfrom`s to come in.
+const READ_BUFFER: usize = 32 * 1024;
+
 /// TCP then mTLS to `addr`, with SNI and verification name `identity`.
 pub async fn connect_tls(
     addr: SocketAddr,
@@ -239,7 +244,7 @@ pub async fn connect_tls(
     timeout: Duration,
     source: Option<IpAddr>,
     series: Arc<TcpSeries>,
-) -> Result<TlsStream<Counted<TcpStream>>, UpstreamError> {
+) -> Result<TlsStream<BufReader<Counted<TcpStream>>>, UpstreamError> {
     let name = IdentityName::parse(identity)
         .and_then(|n| crate::identity::server_name(&n))
         .map_err(|error| UpstreamError::Tls { addr, error })?;
@@ -252,7 +257,10 @@ pub async fn connect_tls(
             })?;
         let _ = tcp.set_nodelay(true);
         tokio_rustls::TlsConnector::from(config)
-            .connect(name, Counted::new(tcp, series))
+            .connect(
+                name,
+                BufReader::with_capacity(READ_BUFFER, Counted::new(tcp, series)),
+            )
             .await
             .map_err(|e| UpstreamError::Tls {
                 addr,
