@@ -12,7 +12,7 @@ command -v cargo-deb >/dev/null || {
 }
 desktop-file-validate packaging/io.github.meshlens.meshlens.desktop
 appstreamcli validate --no-net packaging/io.github.meshlens.meshlens.metainfo.xml
-cargo deb "$@"
+cargo deb --strip "$@"
 deb=$(ls -t target/debian/meshlens_*.deb | head -1)
 dpkg-deb -c "$deb"
 echo "built $deb"

@@ -22,7 +22,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/$name"
 mkdir -p "$root/share/applications" "$root/share/metainfo"
-install -m 755 target/release/meshlens "$root/meshlens"
+install -m 755 -s target/release/meshlens "$root/meshlens"
 install -m 644 LICENSE README.md "$root/"
 cp -r assets/schemas assets/sandboxes assets/icons "$root/"
 install -m 644 packaging/io.github.meshlens.meshlens.desktop "$root/share/applications/"
