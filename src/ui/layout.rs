@@ -71,7 +71,9 @@ impl Layout {
         }
         let old_anchors = std::mem::take(&mut self.anchors);
         self.place_anchors();
-        let moved_anchors = old_anchors != self.anchors;
+        // The anchors' circle also grows with the node count; only a namespace coming or
+        // going moves them far enough to reheat everything.
+        let new_group = old_anchors.len() != self.anchors.len();
 
         // A new node's first placed neighbour in its own group, by the old positions;
         // without one it starts at its group's anchor.
@@ -120,7 +122,7 @@ impl Layout {
             old == new
         };
         let changed = added + removed;
-        if moved_anchors && !old_anchors.is_empty() {
+        if new_group && !old_anchors.is_empty() {
             // A namespace came or went: every group has a new place to travel to.
             self.heat = 1.0;
         } else if changed > 0 {
@@ -441,6 +443,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_more_workload_in_a_known_namespace_warms_rather_than_reheats() {
+        let (mut nodes, mut edges) = random(300, 600, 5);
+        let mut l = Layout::default();
+        l.sync(&nodes, &edges);
+        settle(&mut l);
+        nodes.push((300, 2));
+        edges.push((300, 2));
+        l.sync(&nodes, &edges);
+        assert!(l.is_hot());
+        assert!(l.heat < 0.5, "heat {} after one new workload", l.heat);
     }
 
     #[test]
