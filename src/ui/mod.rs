@@ -10,6 +10,7 @@ pub mod inspector;
 pub mod layout;
 pub mod log_panel;
 pub mod metrics_view;
+pub mod outcome;
 pub mod palette;
 pub mod policies_view;
 pub mod schema_compare;

@@ -8,6 +8,7 @@ use egui::{Align, RichText, TextEdit};
 use egui_extras::{Column, TableBuilder};
 
 use super::file_dialog::{Browse, Mode};
+use super::outcome::outcome_ui;
 use super::tap_export::{Export, Format};
 use super::tap_inspector::EventDetail;
 use super::tap_rows::FilteredRows;
@@ -270,15 +271,7 @@ impl TapView {
             if self.export.running() {
                 ui.spinner();
             }
-            match &self.export.outcome {
-                Some(Ok(msg)) => {
-                    ui.label(msg);
-                }
-                Some(Err(msg)) => {
-                    ui.colored_label(ui.visuals().error_fg_color, msg);
-                }
-                None => {}
-            }
+            outcome_ui(ui, &self.export.outcome);
         });
         self.browse.problem_ui(ui, "export");
     }

@@ -23,6 +23,7 @@ pub use self::filter::{Filter, Health, ShownEdge, Visible};
 use self::paint::Batch;
 use super::file_dialog::{Browse, Mode};
 use super::layout::Layout;
+use super::outcome::outcome_ui;
 use crate::mesh::Mesh;
 use crate::mesh::graph::{Edge, Node, NodeId};
 
@@ -395,15 +396,7 @@ impl GraphView {
             if self.export.is_writing() {
                 ui.spinner();
             }
-            match &self.export.outcome {
-                Some(Ok(msg)) => {
-                    ui.label(msg);
-                }
-                Some(Err(msg)) => {
-                    ui.colored_label(ui.visuals().error_fg_color, msg);
-                }
-                None => {}
-            }
+            outcome_ui(ui, &self.export.outcome);
         });
         self.browse.problem_ui(ui, "svg");
     }
