@@ -319,8 +319,12 @@ async fn a_client_whose_certificate_expired_gets_the_peers_alert_on_its_first_re
         let r = http1(mesh.web.addrs.outbound, get("orders.shop:80", "/v1/orders")).await;
         assert_eq!(r.status(), 502, "{attempt}");
         let why = r.headers()["l5d-proxy-error"].to_str().unwrap();
+        // The connection's own error, never hyper's "operation was canceled". Which error
+        // that is races: usually the peer's alert, but a write can meet the closed socket
+        // (a broken pipe) before the alert is read.
         assert!(
-            why.ends_with("connection error: received fatal alert: CertificateExpired"),
+            why.ends_with("connection error: received fatal alert: CertificateExpired")
+                || why.ends_with("connection error: stream closed because of a broken pipe"),
             "{attempt}: {why}"
         );
     }
