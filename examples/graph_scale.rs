@@ -9,6 +9,7 @@ use eframe::egui;
 use meshlens::tap::{Endpoint, Event};
 use meshlens::ui::frame_log::FrameLog;
 use meshlens::ui::shell::Shell;
+use meshlens::ui::software_gl;
 
 #[path = "../tests/common/events.rs"]
 mod events;
@@ -41,6 +42,10 @@ struct Scale {
 }
 
 impl eframe::App for Scale {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        software_gl::clear_color(visuals)
+    }
+
     fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
         for _ in 0..100 {
             let (a, b) = &self.pairs[self.stream as usize % self.pairs.len()];
@@ -61,6 +66,7 @@ impl eframe::App for Scale {
 
 fn main() -> eframe::Result {
     let started = Instant::now();
+    software_gl::keep_freed_memory();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
     let nodes = args.next().and_then(Result::ok).unwrap_or(500).max(2);
     let edges = args.next().and_then(Result::ok).unwrap_or(5_000).max(1);

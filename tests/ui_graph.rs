@@ -225,13 +225,79 @@ fn zooming_out_reduces_detail_and_zooming_in_restores_it() {
 }
 
 #[test]
-fn a_crowded_graph_is_drawn_with_reduced_detail() {
+fn a_crowded_graph_with_few_edges_is_drawn_with_reduced_detail() {
+    let mut h = harness(synthetic(300, 600));
+    h.run_steps(5);
+    let graph = &h.state().graph;
+    assert_eq!(graph.visible().edges.len(), 600);
+    assert_eq!(graph.detail(), Detail::Reduced);
+    assert_eq!(graph.drawn().bundles, 0);
+}
+
+#[test]
+fn a_big_mesh_zoomed_out_folds_edges_between_namespaces_into_links() {
     let mut h = harness(synthetic(500, 5000));
     h.run_steps(5);
     let graph = &h.state().graph;
     assert_eq!(graph.visible().nodes.len(), 500);
     assert_eq!(graph.visible().edges.len(), 5000);
-    assert_eq!(graph.detail(), Detail::Reduced);
+    assert_eq!(graph.detail(), Detail::Overview);
+    let between = graph
+        .visible()
+        .edges
+        .iter()
+        .filter(|e| e.bundle.is_some())
+        .count();
+    let drawn = graph.drawn();
+    assert_eq!(
+        drawn.bundles, 90,
+        "one link per ordered pair of 10 namespaces"
+    );
+    assert_eq!(
+        drawn.edges,
+        5000 - between,
+        "only the edges inside a namespace are drawn one by one"
+    );
+    assert!(
+        h.query_by_label_contains("Overview: one link per pair of namespaces")
+            .is_some()
+    );
+}
+
+#[test]
+fn the_overview_draws_the_selected_workloads_own_edges() {
+    let mut h = harness(synthetic(500, 5000));
+    h.run_steps(5);
+    let before = h.state().graph.drawn().edges;
+    let id = id_of(&h, "svc-7");
+    let own = h
+        .state()
+        .graph
+        .visible()
+        .edges
+        .iter()
+        .filter(|e| e.bundle.is_some() && (e.client == id || e.server == id))
+        .count();
+    assert!(own > 0);
+    h.state_mut().graph.selected = Some(id);
+    h.run_steps(2);
+    assert_eq!(h.state().graph.detail(), Detail::Overview);
+    assert_eq!(h.state().graph.drawn().edges, before + own);
+}
+
+#[test]
+fn zooming_into_a_big_mesh_draws_every_edge_again() {
+    let mut h = harness(synthetic(500, 5000));
+    h.run_steps(5);
+    assert_eq!(h.state().graph.detail(), Detail::Overview);
+    for _ in 0..8 {
+        h.get_by_label("+").click();
+        h.run_steps(1);
+    }
+    let graph = &h.state().graph;
+    assert_ne!(graph.detail(), Detail::Overview);
+    assert_eq!(graph.drawn().bundles, 0);
+    assert!(graph.drawn().edges > 0);
 }
 
 /// Runs the click's frame, then frames until the worker has reported.
@@ -369,4 +435,25 @@ fn a_missing_file_dialog_says_so_under_the_field_and_a_cancel_says_nothing() {
 
     browse_with(&mut h, chosen);
     assert_eq!(h.state().graph.export.path, "/tmp/chosen.png");
+}
+
+#[test]
+fn counts_on_screen_follow_the_model_within_a_refresh() {
+    let mut h = harness(shell());
+    h.run_steps(2);
+    let requests = |h: &Harness<'_, Shell>| -> u64 {
+        h.state()
+            .graph
+            .visible()
+            .edges
+            .iter()
+            .map(|e| e.requests)
+            .sum()
+    };
+    let before = requests(&h);
+    let (web, orders) = (workload("web", "shop", 1), workload("orders", "shop", 2));
+    h.state_mut().apply(&request(300, &web, &orders, "allow"));
+    // Each step is a quarter of a second of egui time: the refresh is due by the second.
+    h.run_steps(2);
+    assert_eq!(requests(&h), before + 1);
 }

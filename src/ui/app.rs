@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::frame_log::FrameLog;
 use super::ingest;
 use super::shell::{Shell, Tab};
+use super::software_gl;
 use crate::sources::hub::{Command, Hub, Spec};
 use crate::sources::policy_files::Target;
 
@@ -111,6 +112,10 @@ fn restore(saved: Option<Vec<Saved>>, demo: bool) -> Vec<Command> {
 }
 
 impl eframe::App for MeshlensApp {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        software_gl::clear_color(visuals)
+    }
+
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         let Some(hub) = &mut self.hub else { return };
         if ingest::pump(&mut self.shell, hub, INGEST_BUDGET) {
@@ -164,6 +169,7 @@ impl eframe::App for MeshlensApp {
 /// Opens the window; with `demo`, the bundled sandbox runs inside and feeds it.
 pub fn run_app(demo: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    software_gl::keep_freed_memory();
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("meshlens")

@@ -16,6 +16,7 @@ pub mod policies_view;
 pub mod schema_compare;
 pub mod schemas_view;
 pub mod shell;
+pub mod software_gl;
 pub mod sources_view;
 pub mod tap_export;
 pub mod tap_inspector;

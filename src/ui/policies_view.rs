@@ -13,6 +13,7 @@ use std::time::Duration;
 use egui::{Color32, RichText, Sense};
 
 use super::file_dialog::{Browse, Mode};
+use super::software_gl;
 use crate::mesh::Mesh;
 use crate::mesh::policy_hits::{Counts, HIT_BUCKETS};
 use crate::policy::authz::{ClientTls, Meta};
@@ -279,7 +280,7 @@ impl PoliciesView {
             .resizable(true)
             .default_size(220.0)
             .show(ui, |ui| denials_ui(ui, mesh));
-        egui::CentralPanel::default().show(ui, |ui| {
+        software_gl::central_panel(ui.style()).show(ui, |ui| {
             egui::ScrollArea::vertical()
                 .id_salt("policies_scroll")
                 .show(ui, |ui| {

@@ -13,6 +13,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::drift_board::{self, Board, short_party};
 use super::schema_compare::{self, Comparison, FieldView, LEVELS, MatrixRow, changed_lines};
+use super::software_gl;
 use crate::avro::Schema;
 use crate::mesh::Mesh;
 use crate::mesh::drift::Status;
@@ -194,7 +195,7 @@ impl SchemasView {
             .resizable(true)
             .default_size(230.0)
             .show(ui, |ui| self.subject_list(ui, mesh));
-        egui::CentralPanel::default().show(ui, |ui| {
+        software_gl::central_panel(ui.style()).show(ui, |ui| {
             let Some(subject) = self.subject.clone() else {
                 ui.label(
                     "Pick a subject on the left: its schemas, diffs, compatibility and drift.",

@@ -12,6 +12,7 @@ use super::metrics_view::MetricsView;
 use super::palette::{self, Entry, Palette};
 use super::policies_view::PoliciesView;
 use super::schemas_view::SchemasView;
+use super::software_gl;
 use super::sources_view::SourcesView;
 use super::tap_view::TapView;
 use crate::mesh::Mesh;
@@ -248,7 +249,7 @@ impl Shell {
         if self.welcome {
             egui::Panel::top("welcome").show(ui, |ui| self.welcome_ui(ui));
         }
-        egui::CentralPanel::default().show(ui, |ui| match self.tab {
+        software_gl::central_panel(ui.style()).show(ui, |ui| match self.tab {
             Tab::Graph => self.graph.ui(ui, &self.mesh),
             Tab::Tap => {
                 self.schemas.poll(ui.ctx());

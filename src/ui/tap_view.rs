@@ -9,6 +9,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::file_dialog::{Browse, Mode};
 use super::outcome::outcome_ui;
+use super::software_gl;
 use super::tap_export::{Export, Format};
 use super::tap_inspector::EventDetail;
 use super::tap_rows::FilteredRows;
@@ -154,7 +155,7 @@ impl TapView {
                 .show(ui, |ui| self.details_ui(ui, mesh));
         }
         // The table gets what the details panel leaves, and scrolls sideways when narrow.
-        egui::CentralPanel::default().show(ui, |ui| {
+        software_gl::central_panel(ui.style()).show(ui, |ui| {
             if self.rows.is_empty(mesh.log()) && self.rows.progress(mesh.log()) >= 1.0 {
                 ui.weak(if mesh.log().is_empty() {
                     "No events yet: they appear here as proxies report them."

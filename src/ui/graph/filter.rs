@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use foldhash::HashSet;
 
+use super::bundle::{Bundle, bundle};
 use crate::mesh::Mesh;
 use crate::mesh::drift::Status;
 use crate::mesh::graph::{Edge, Node, NodeId};
@@ -37,9 +38,14 @@ pub enum Health {
 
 impl Health {
     fn of(e: &Edge) -> Health {
-        if e.denied > 0 && e.denied * 20 >= e.requests {
+        Health::of_counts(e.requests, e.successes, e.denied)
+    }
+
+    /// Denied when at least one request in twenty was denied, failing under 95 % success.
+    pub fn of_counts(requests: u64, successes: u64, denied: u64) -> Health {
+        if denied > 0 && denied * 20 >= requests {
             Health::Denied
-        } else if e.success_rate().is_some_and(|s| s < 0.95) {
+        } else if requests > 0 && (successes as f64) < 0.95 * requests as f64 {
             Health::Failing
         } else {
             Health::Ok
@@ -53,16 +59,22 @@ pub struct ShownEdge {
     pub client: NodeId,
     pub server: NodeId,
     pub rps: f32,
+    pub requests: u64,
+    pub successes: u64,
     pub health: Health,
     /// Every request and connection was mTLS.
     pub secured: bool,
     pub denied: u64,
+    /// The namespace-to-namespace bundle it is drawn in at the overview level.
+    pub bundle: Option<usize>,
 }
 
 #[derive(Debug, Default)]
 pub struct Visible {
     pub nodes: Vec<NodeId>,
     pub edges: Vec<ShownEdge>,
+    /// The edges between namespaces, one per ordered pair, for the overview.
+    pub bundles: Vec<Bundle>,
     /// Every namespace in the model, for the menu, sorted.
     pub namespaces: Vec<String>,
     /// Nodes that produce or consume a schema whose newest message drifted.
@@ -83,7 +95,7 @@ impl Visible {
             .filter(|n| !filter.only_drift || drifting.contains(&n.id))
             .map(|n| n.id)
             .collect();
-        let edges: Vec<ShownEdge> = graph
+        let mut edges: Vec<ShownEdge> = graph
             .edges()
             .filter(|e| kept.contains(&e.client) && kept.contains(&e.server))
             .filter(|e| !filter.only_denies || e.denied > 0)
@@ -91,11 +103,17 @@ impl Visible {
                 client: e.client,
                 server: e.server,
                 rps: e.rps(now) as f32,
+                requests: e.requests,
+                successes: e.successes,
                 health: Health::of(e),
                 secured: e.tls_share().is_some_and(|s| s >= 1.0),
                 denied: e.denied,
+                bundle: None,
             })
             .collect();
+        let bundles = bundle(&mut edges, |id| {
+            graph.node(id).and_then(|n| n.namespace.as_deref())
+        });
         let nodes = if filter.only_denies {
             let ends: HashSet<NodeId> = edges.iter().flat_map(|e| [e.client, e.server]).collect();
             graph
@@ -113,6 +131,7 @@ impl Visible {
         Visible {
             nodes,
             edges,
+            bundles,
             namespaces: namespaces.into_iter().map(str::to_string).collect(),
             drifting,
         }

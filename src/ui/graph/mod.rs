@@ -4,26 +4,32 @@
 //! golden metrics, click for details, filters, and an SVG or PNG export.
 //!
 //! Cost: the visible set is derived once per model generation and filter; all edges go into
-//! one mesh; labels and locks are dropped when zoomed out or crowded; frames are requested
-//! only while the layout is hot or traffic is animating.
+//! one mesh; labels and locks are dropped when zoomed out or crowded, and past a thousand
+//! edges the edges between namespaces fold into one link per pair (`bundle`); frames are
+//! requested only while the layout is hot or traffic is animating.
 
+mod bundle;
 mod export;
 mod filter;
 mod paint;
 mod raster;
+mod sprite;
 
 use std::collections::BTreeMap;
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2, WidgetInfo};
 
+use self::bundle::{Bundle, Links, link_ends};
 pub use self::export::Export;
 use self::export::{SvgBox, SvgEdge, SvgNode, SvgScene};
 use self::filter::namespace;
 pub use self::filter::{Filter, Health, ShownEdge, Visible};
 use self::paint::Batch;
+use self::sprite::{DiscTexture, Sprites};
 use super::file_dialog::{Browse, Mode};
 use super::layout::Layout;
 use super::outcome::outcome_ui;
+use super::software_gl;
 use crate::mesh::Mesh;
 use crate::mesh::graph::{Edge, Node, NodeId};
 
@@ -32,19 +38,36 @@ const NODE_RADIUS: f32 = 12.0;
 const CROWDED: usize = 150;
 /// Below this zoom labels and locks are left out.
 const FAR: f32 = 0.6;
+/// More visible edges than this, when not drawn in full detail, and the edges between
+/// namespaces are drawn as one link per pair of namespaces.
+const BUNDLE_ABOVE: usize = 1_000;
 const MIN_ZOOM: f32 = 0.05;
 const MAX_ZOOM: f32 = 5.0;
 /// Dots keep moving this many seconds after the last event.
 const TRAFFIC_LINGER_S: f64 = 3.0;
+/// Rates and health on screen are at most this old, in seconds.
+const REFRESH_S: f64 = 0.25;
 /// Layout steps per frame at most, and the time they may take.
 const STEPS_PER_FRAME: usize = 4;
 const STEP_BUDGET_MS: f64 = 4.0;
 
-/// How much is drawn: everything, or nodes and plain edges only.
+/// How much is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
+    /// Labels, locks, arrows and dashes.
     Full,
+    /// Nodes and plain edges.
     Reduced,
+    /// Nodes, plain edges inside each namespace, one link per pair of namespaces, and the
+    /// hovered or selected workload's own edges.
+    Overview,
+}
+
+/// What the last frame drew.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drawn {
+    pub edges: usize,
+    pub bundles: usize,
 }
 
 pub struct GraphView {
@@ -53,11 +76,18 @@ pub struct GraphView {
     topology: Option<u64>,
     visible: Visible,
     visible_for: Option<(u64, Filter)>,
+    /// When (egui time) the visible set was last derived.
+    visible_at: f64,
     pan: Vec2,
     zoom: f32,
     /// Fit the whole graph until the user pans or zooms.
     auto_fit: bool,
     detail: Detail,
+    drawn: Drawn,
+    /// The node under the pointer in the last frame: the overview draws its edges.
+    hovered: Option<NodeId>,
+    /// What nodes and dots are cut from; loaded at the first frame.
+    disc: Option<DiscTexture>,
     pub selected: Option<NodeId>,
     pub filter: Filter,
     /// Dots travel along edges; off, a settled graph costs no frames.
@@ -76,10 +106,14 @@ impl Default for GraphView {
             topology: None,
             visible: Visible::default(),
             visible_for: None,
+            visible_at: f64::NEG_INFINITY,
             pan: Vec2::ZERO,
             zoom: 1.0,
             auto_fit: true,
             detail: Detail::Full,
+            drawn: Drawn::default(),
+            hovered: None,
+            disc: None,
             selected: None,
             filter: Filter::default(),
             animate: true,
@@ -125,6 +159,38 @@ fn golden<'a>(edges: impl Iterator<Item = &'a Edge>, now_us: i64) -> Golden {
         g.p99_us = g.p99_us.max(p99);
     }
     g
+}
+
+/// A namespace link's tooltip: what it folds together.
+fn bundle_ui(ui: &mut egui::Ui, b: &Bundle) {
+    ui.strong(format!("{} -> {}", b.from, b.to));
+    ui.label(format!(
+        "{} edges between workloads · {:.1} req/s",
+        b.edges, b.rps
+    ));
+    if b.requests > 0 {
+        ui.label(format!(
+            "{} requests · {:.1} % succeeded",
+            b.requests,
+            b.successes as f64 * 100.0 / b.requests as f64
+        ));
+    }
+    if b.denied_edges > 0 {
+        ui.colored_label(
+            DENIED,
+            format!(
+                "{} denied by policy, on {} of its edges",
+                b.denied, b.denied_edges
+            ),
+        );
+    }
+    if b.failing_edges > 0 {
+        ui.colored_label(FAILING, format!("{} edges failing", b.failing_edges));
+    }
+    if b.plaintext_edges > 0 {
+        ui.label(format!("{} edges not all mTLS", b.plaintext_edges));
+    }
+    ui.weak("Zoom in, or hover or select a workload, to see its own edges.");
 }
 
 fn golden_ui(ui: &mut egui::Ui, g: &Golden) {
@@ -182,6 +248,12 @@ fn topology(mesh: &Mesh) -> u64 {
     mix(nodes ^ (g.nodes().count() as u64)) ^ edges ^ (g.edges().count() as u64)
 }
 
+/// Where a frame's nodes go: their discs into one mesh, pins and labels to the painter.
+struct NodeInk<'p> {
+    painter: &'p egui::Painter,
+    discs: Sprites,
+}
+
 /// Layout to screen and back.
 #[derive(Clone, Copy)]
 struct View {
@@ -205,6 +277,10 @@ impl GraphView {
     /// What the last frame drew: full detail, or reduced.
     pub fn detail(&self) -> Detail {
         self.detail
+    }
+
+    pub fn drawn(&self) -> Drawn {
+        self.drawn
     }
 
     pub fn zoom(&self) -> f32 {
@@ -236,20 +312,26 @@ impl GraphView {
             && self.visible.edges.iter().any(|e| e.rps > 0.0)
     }
 
-    /// Brings the layout and visible set up to date with the model; cheap when nothing
-    /// changed.
-    fn sync(&mut self, mesh: &Mesh) {
+    /// Brings the layout and visible set up to date with the model (at `time`, egui's
+    /// clock): at once when the filter or the graph's shape changed, and at most every
+    /// `REFRESH_S` when only counts and rates did (under steady traffic: every frame).
+    fn sync(&mut self, mesh: &Mesh, time: f64) {
         let generation = mesh.generation();
-        let stale = self
+        let (moved, refiltered) = self
             .visible_for
             .as_ref()
-            .is_none_or(|(g, f)| *g != generation || *f != self.filter);
-        if !stale {
+            .map_or((true, true), |(g, f)| (*g != generation, *f != self.filter));
+        if !moved && !refiltered {
             return;
         }
         let graph = mesh.graph();
         let topo = topology(mesh);
-        if self.topology != Some(topo) {
+        let reshaped = self.topology != Some(topo);
+        if !refiltered && !reshaped && time - self.visible_at < REFRESH_S {
+            return;
+        }
+        self.visible_at = time;
+        if reshaped {
             self.topology = Some(topo);
             let mut namespaces: Vec<&str> = graph.nodes().map(namespace).collect();
             namespaces.sort_unstable();
@@ -307,7 +389,7 @@ impl GraphView {
         if self.visible_for.as_ref().map(|(g, _)| *g) != Some(mesh.generation()) {
             self.changed_at = time;
         }
-        self.sync(mesh);
+        self.sync(mesh, time);
         self.step_layout();
 
         egui::Panel::top("graph_toolbar").show(ui, |ui| self.toolbar_ui(ui, mesh));
@@ -320,10 +402,14 @@ impl GraphView {
                 .default_size(280.0)
                 .show(ui, |ui| self.details_ui(ui, mesh));
         }
-        egui::CentralPanel::default().show(ui, |ui| self.canvas_ui(ui, mesh));
+        software_gl::central_panel(ui.style()).show(ui, |ui| self.canvas_ui(ui, mesh));
 
         if self.layout.is_hot() || self.is_animating(time) {
             ui.ctx().request_repaint();
+        } else if self.visible_for.as_ref().map(|(g, _)| *g) != Some(mesh.generation()) {
+            // Counts changed since the last refresh: show them when it is due.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs_f64(REFRESH_S));
         }
     }
 
@@ -474,39 +560,99 @@ impl GraphView {
             .filter_map(|&id| self.layout.position(id))
             .filter(|&p| rect.expand(NODE_RADIUS).contains(view.to_screen(p)))
             .count();
-        self.detail = if self.zoom < FAR || shown_nodes > CROWDED {
-            Detail::Reduced
-        } else {
+        self.detail = if self.zoom >= FAR && shown_nodes <= CROWDED {
             Detail::Full
+        } else if self.visible.edges.len() > BUNDLE_ABOVE && !self.visible.bundles.is_empty() {
+            Detail::Overview
+        } else {
+            Detail::Reduced
         };
 
-        self.boxes_ui(&painter, mesh, view);
+        let boxes: BTreeMap<&str, Rect> = self
+            .namespace_boxes(mesh)
+            .into_iter()
+            .map(|(ns, b)| {
+                (
+                    ns,
+                    Rect::from_min_max(view.to_screen(b.0), view.to_screen(b.1)),
+                )
+            })
+            .collect();
+        self.boxes_ui(&painter, &boxes);
         let time = ui.input(|i| i.time);
-        self.edges_ui(&painter, view, &visuals, time);
+        let disc = self
+            .disc
+            .get_or_insert_with(|| DiscTexture::load(ui.ctx()))
+            .id();
+        let links = self.edges_ui(&painter, view, &visuals, time, &boxes, disc);
 
         let graph = mesh.graph();
         let ids = self.visible.nodes.clone();
+        let mut hovered = None;
+        // The discs go in one mesh under the labels and pins painted as the nodes come.
+        let discs_at = painter.add(egui::Shape::Noop);
+        let mut ink = NodeInk {
+            painter: &painter,
+            discs: Sprites::new(disc),
+        };
         for id in ids {
             let (Some(n), Some(p)) = (graph.node(id), self.layout.position(id)) else {
                 continue;
             };
             let p = view.to_screen(p);
-            if rect.expand(NODE_RADIUS).contains(p) {
-                self.node_ui(ui, &painter, mesh, n, p, view);
+            if rect.expand(NODE_RADIUS).contains(p) && self.node_ui(ui, &mut ink, mesh, n, p, view)
+            {
+                hovered = Some(id);
+            }
+        }
+        painter.set(discs_at, egui::Shape::mesh(ink.discs.mesh));
+        if hovered != self.hovered {
+            // The overview draws the hovered node's edges: show them without waiting.
+            self.hovered = hovered;
+            ui.ctx().request_repaint();
+        }
+        if self.detail == Detail::Overview {
+            let hint = Rect::from_min_max(
+                rect.left_bottom() + Vec2::new(8.0, -24.0),
+                rect.right_bottom() - Vec2::new(8.0, 4.0),
+            );
+            ui.put(
+                hint,
+                egui::Label::new(
+                    egui::RichText::new(
+                        "Overview: one link per pair of namespaces (a red mark: some requests \
+                         denied). Zoom in, or hover or select a workload, to see its own edges.",
+                    )
+                    .small()
+                    .weak(),
+                ),
+            );
+            let pointer = response.hover_pos();
+            if let Some(b) = pointer.and_then(|p| links.under(p)) {
+                let b = &self.visible.bundles[b];
+                response.on_hover_ui_at_pointer(|ui| bundle_ui(ui, b));
             }
         }
     }
 
-    /// A faint box around each namespace's visible nodes.
-    fn boxes_ui(&self, painter: &egui::Painter, mesh: &Mesh, view: View) {
-        for (ns, b) in self.namespace_boxes(mesh) {
-            let b = Rect::from_min_max(view.to_screen(b.0), view.to_screen(b.1));
+    /// A faint box around each namespace's visible nodes (`boxes`: on screen).
+    ///
+    /// Zoomed out, boxes are outlines only: filling a large mesh's boxes is most of the
+    /// window's pixels again, which a software renderer pays for in every frame.
+    fn boxes_ui(&self, painter: &egui::Painter, boxes: &BTreeMap<&str, Rect>) {
+        let full = self.detail == Detail::Full;
+        for (&ns, &b) in boxes {
             let colour = namespace_colour(ns);
-            painter.rect_filled(b, 10.0, colour.gamma_multiply(0.08));
+            if full {
+                painter.rect_filled(b, 10.0, colour.gamma_multiply(0.08));
+            }
             painter.rect_stroke(
                 b,
                 10.0,
-                Stroke::new(1.0, colour.gamma_multiply(0.5)),
+                Stroke::new(
+                    if full { 1.0 } else { 1.5 },
+                    colour.gamma_multiply(if full { 0.5 } else { 0.7 }),
+                ),
                 egui::StrokeKind::Inside,
             );
             if self.detail == Detail::Full || b.width() > 60.0 {
@@ -546,19 +692,67 @@ impl GraphView {
         boxes
     }
 
-    /// All edges, arrows, locks and traffic dots as one mesh.
-    fn edges_ui(&self, painter: &egui::Painter, view: View, visuals: &egui::Visuals, time: f64) {
+    /// All edges, arrows, locks and traffic dots as one mesh; at the overview level, the
+    /// links between namespaces too. Returns where those links are, to find the hovered one.
+    fn edges_ui(
+        &mut self,
+        painter: &egui::Painter,
+        view: View,
+        visuals: &egui::Visuals,
+        time: f64,
+        boxes: &BTreeMap<&str, Rect>,
+        disc: egui::TextureId,
+    ) -> Links {
         let clip = painter.clip_rect();
-        let full = self.detail == Detail::Full;
+        let overview = self.detail == Detail::Overview;
         let mut batch = Batch::with_capacity(self.visible.edges.len());
         let animating = self.is_animating(time);
-        let mut dots = Batch::with_capacity(if animating {
-            self.visible.edges.len()
-        } else {
-            0
-        });
+        // Traffic dots, and marks on links with some denials.
+        let mut dots = Sprites::new(disc);
+        let mut links = Links::default();
+        if overview {
+            for (k, b) in self.visible.bundles.iter().enumerate() {
+                let (Some(from), Some(to)) = (boxes.get(b.from.as_str()), boxes.get(b.to.as_str()))
+                else {
+                    continue;
+                };
+                let Some((a, tip)) = link_ends(*from, *to, edge_width(b.rps)) else {
+                    continue;
+                };
+                let colour = health_colour(b.health);
+                let width = edge_width(b.rps);
+                if b.plaintext_edges == 0 {
+                    batch.line(a, tip, width, colour, true);
+                } else {
+                    // Unfeathered: dozens of links of short dashes are thousands of
+                    // slivers, each costly on a software renderer.
+                    batch.dashed(a, tip, width, colour, [8.0, 5.0], false);
+                }
+                let dir = (tip - a).normalized();
+                batch.arrow(tip, dir, 8.0 + width, colour);
+                if b.denied_edges > 0 && b.health != Health::Denied {
+                    // Some denials inside a link that is otherwise fine.
+                    dots.disc(a + (tip - a) * 0.5, 3.0 + width * 0.5, DENIED);
+                }
+                if animating && b.rps > 0.0 {
+                    dots.disc(
+                        traffic_dot(b.rps, k, a, tip, time),
+                        2.0 + width * 0.4,
+                        colour.linear_multiply(1.3),
+                    );
+                }
+                links.push(k, a, tip, width);
+            }
+        }
         let backdrop = visuals.extreme_bg_color;
+        let mut drawn = 0;
         for (k, e) in self.visible.edges.iter().enumerate() {
+            let focus = [e.client, e.server]
+                .iter()
+                .any(|&id| Some(id) == self.selected || Some(id) == self.hovered);
+            if overview && e.bundle.is_some() && !focus {
+                continue;
+            }
             let (Some(a), Some(b)) = (
                 self.layout.position(e.client),
                 self.layout.position(e.server),
@@ -577,12 +771,13 @@ impl GraphView {
             let (a, b) = (a + dir * r, b - dir * (r + 1.0));
             let colour = health_colour(e.health);
             let width = edge_width(e.rps) * view.zoom.clamp(0.3, 1.0);
+            let full = self.detail == Detail::Full || (overview && focus);
             if !full {
                 batch.line(a, b, width.min(2.0), colour.gamma_multiply(0.7), false);
             } else if e.secured {
                 batch.line(a, b, width, colour, true);
             } else {
-                batch.dashed(a, b, width, colour, 6.0, 4.0);
+                batch.dashed(a, b, width, colour, [6.0, 4.0], true);
             }
             if full {
                 batch.arrow(b, dir, 10.0, colour);
@@ -591,28 +786,35 @@ impl GraphView {
                 }
             }
             if animating && e.rps > 0.0 {
-                dots.dot(
-                    traffic_dot(e, k, a, b, time),
+                dots.disc(
+                    traffic_dot(e.rps, k, a, b, time),
                     (2.0 + width * 0.4) * view.zoom.clamp(0.5, 1.0),
                     colour.linear_multiply(1.3),
                 );
             }
+            drawn += 1;
         }
+        self.drawn = Drawn {
+            edges: drawn,
+            bundles: links.count(),
+        };
         painter.add(egui::Shape::mesh(batch.mesh));
         if !dots.mesh.is_empty() {
             painter.add(egui::Shape::mesh(dots.mesh));
         }
+        links
     }
 
+    /// Draws node `n` at `p`; true when the pointer is on it.
     fn node_ui(
         &mut self,
         ui: &egui::Ui,
-        painter: &egui::Painter,
+        ink: &mut NodeInk<'_>,
         mesh: &Mesh,
         n: &Node,
         p: Pos2,
         view: View,
-    ) {
+    ) -> bool {
         let label = node_label(n);
         let colour = namespace_colour(namespace(n));
         let selected = self.selected == Some(n.id);
@@ -631,7 +833,9 @@ impl GraphView {
         } else {
             Color32::from_gray(140)
         };
-        painter.circle(p, radius, fill, stroke);
+        ink.discs
+            .ringed(p, radius, fill, stroke.width, stroke.color);
+        let painter = ink.painter;
         if pinned {
             // A map pin: a head and a needle, at the node's top right.
             let head = p + Vec2::new(radius * 0.75, -radius * 0.9);
@@ -694,6 +898,7 @@ impl GraphView {
         if response.clicked() {
             self.selected = Some(n.id);
         }
+        response.hovered()
     }
 
     fn details_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
@@ -808,8 +1013,8 @@ impl GraphView {
 
 /// Where edge `k`'s dot is at `time`: it crosses the edge faster the more requests per
 /// second it carries, each edge starting at its own phase.
-fn traffic_dot(e: &ShownEdge, k: usize, a: Pos2, b: Pos2, time: f64) -> Pos2 {
-    let speed = 0.15 + 0.25 * f64::from((1.0 + e.rps).log2());
+fn traffic_dot(rps: f32, k: usize, a: Pos2, b: Pos2, time: f64) -> Pos2 {
+    let speed = 0.15 + 0.25 * f64::from((1.0 + rps).log2());
     let phase = (k as f64 * 0.618_034).fract();
     let t = (time * speed + phase).fract() as f32;
     a + (b - a) * t

@@ -1,4 +1,4 @@
-//! Edges, arrows, locks and traffic dots written into one `egui::Mesh` per frame: a single
+//! Edges, arrows and locks written into one `egui::Mesh` per frame: a single
 //! shape for thousands of edges, instead of a shape (and a tessellation) per edge.
 //! Lines get a one-point feather on each side so they look anti-aliased like egui's own.
 
@@ -66,8 +66,17 @@ impl Batch {
         }
     }
 
-    /// A dashed line: `dash` points drawn, `gap` skipped.
-    pub fn dashed(&mut self, a: Pos2, b: Pos2, width: f32, color: Color32, dash: f32, gap: f32) {
+    /// A dashed line: `dash` points drawn, `gap` skipped; `pattern` is `[dash, gap]`.
+    pub fn dashed(
+        &mut self,
+        a: Pos2,
+        b: Pos2,
+        width: f32,
+        color: Color32,
+        pattern: [f32; 2],
+        feather: bool,
+    ) {
+        let [dash, gap] = pattern;
         let len = (b - a).length();
         if !len.is_finite() || len <= 0.0 {
             return;
@@ -76,7 +85,7 @@ impl Batch {
         let mut t = 0.0;
         while t < len {
             let end = (t + dash).min(len);
-            self.line(a + dir * t, a + dir * end, width, color, true);
+            self.line(a + dir * t, a + dir * end, width, color, feather);
             t = end + gap;
         }
     }
@@ -109,19 +118,6 @@ impl Batch {
         self.rect(c + Vec2::new(1.6, -5.5), c + Vec2::new(3.0, -1.0), color);
         self.rect(c + Vec2::new(-3.0, -5.5), c + Vec2::new(3.0, -4.1), color);
     }
-
-    /// A small filled octagon: one traffic dot.
-    pub fn dot(&mut self, c: Pos2, r: f32, color: Color32) {
-        let centre = self.vertex(c, color);
-        for k in 0..8 {
-            let a = k as f32 * std::f32::consts::TAU / 8.0;
-            self.vertex(c + Vec2::angled(a) * r, color);
-        }
-        for k in 0..8 {
-            self.mesh
-                .add_triangle(centre, centre + 1 + k, centre + 1 + (k + 1) % 8);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -141,20 +137,19 @@ mod tests {
             Pos2::new(100.0, 0.0),
             1.0,
             Color32::RED,
-            6.0,
-            4.0,
+            [6.0, 4.0],
+            true,
         );
         b.lock(Pos2::new(10.0, 10.0), Color32::RED, Color32::BLACK);
-        b.dot(Pos2::new(10.0, 10.0), 3.0, Color32::RED);
         assert!(b.mesh.is_valid());
-        assert_eq!(b.mesh.vertices.len(), 1000 * 11 + 10 * 8 + 5 * 4 + 9);
+        assert_eq!(b.mesh.vertices.len(), 1000 * 11 + 10 * 8 + 5 * 4);
     }
 
     #[test]
     fn a_zero_length_line_adds_nothing() {
         let mut b = Batch::with_capacity(1);
         b.line(Pos2::ZERO, Pos2::ZERO, 2.0, Color32::RED, true);
-        b.dashed(Pos2::ZERO, Pos2::ZERO, 2.0, Color32::RED, 6.0, 4.0);
+        b.dashed(Pos2::ZERO, Pos2::ZERO, 2.0, Color32::RED, [6.0, 4.0], true);
         assert!(b.mesh.is_empty());
     }
 }

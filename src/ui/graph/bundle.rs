@@ -1,0 +1,253 @@
+//! The overview of a big mesh: every edge between two namespaces folded into one link per
+//! ordered pair of namespaces. Thousands of long crossing edges read as a grey mat and cost
+//! a software renderer most of a frame; a few dozen links say which namespaces talk, how
+//! much, and whether any of it is denied or failing.
+
+use std::collections::BTreeMap;
+
+use egui::{Pos2, Rect, Vec2};
+
+use super::filter::{Health, ShownEdge};
+use crate::mesh::graph::NodeId;
+
+/// The edges from one namespace to another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    pub from: String,
+    pub to: String,
+    pub edges: usize,
+    pub rps: f32,
+    pub requests: u64,
+    pub successes: u64,
+    pub denied: u64,
+    /// Judged like one edge carrying all its requests.
+    pub health: Health,
+    /// How many of its edges had a request denied, are failing, or are not all mTLS.
+    pub denied_edges: usize,
+    pub failing_edges: usize,
+    pub plaintext_edges: usize,
+}
+
+/// Folds the edges whose ends are in two different namespaces into bundles, and marks
+/// each such edge with its bundle's index. `namespace_of` gives `None` for a node that
+/// belongs to no namespace: its edges stay single.
+pub fn bundle<'a>(
+    edges: &mut [ShownEdge],
+    namespace_of: impl Fn(NodeId) -> Option<&'a str>,
+) -> Vec<Bundle> {
+    let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut bundles: Vec<Bundle> = Vec::new();
+    for e in edges.iter_mut() {
+        e.bundle = None;
+        let (Some(from), Some(to)) = (namespace_of(e.client), namespace_of(e.server)) else {
+            continue;
+        };
+        if from == to {
+            continue;
+        }
+        let k = *index.entry((from, to)).or_insert_with(|| {
+            bundles.push(Bundle {
+                from: from.to_string(),
+                to: to.to_string(),
+                edges: 0,
+                rps: 0.0,
+                requests: 0,
+                successes: 0,
+                denied: 0,
+                health: Health::Ok,
+                denied_edges: 0,
+                failing_edges: 0,
+                plaintext_edges: 0,
+            });
+            bundles.len() - 1
+        });
+        let b = &mut bundles[k];
+        b.edges += 1;
+        b.rps += e.rps;
+        b.requests += e.requests;
+        b.successes += e.successes;
+        b.denied += e.denied;
+        b.health = Health::of_counts(b.requests, b.successes, b.denied);
+        if e.denied > 0 {
+            b.denied_edges += 1;
+        }
+        if e.health == Health::Failing {
+            b.failing_edges += 1;
+        }
+        if !e.secured {
+            b.plaintext_edges += 1;
+        }
+        e.bundle = Some(k);
+    }
+    bundles
+}
+
+/// Where a link between two namespaces' boxes (on screen) starts and ends: on the boxes'
+/// borders along the line between their centres, moved sideways by half its `width` and a
+/// gap, so the two directions between a pair run side by side. Boxes that overlap are
+/// linked centre to centre.
+pub fn link_ends(from: Rect, to: Rect, width: f32) -> Option<(Pos2, Pos2)> {
+    let d = to.center() - from.center();
+    let len = d.length();
+    if !len.is_finite() || len < 1.0 {
+        return None;
+    }
+    let dir = d / len;
+    let lane = dir.rot90() * (width / 2.0 + 2.0);
+    let (a, b) = (border(from, dir), border(to, -dir));
+    if (b - a).dot(dir) > 10.0 {
+        Some((a + lane, b + lane))
+    } else {
+        Some((from.center() + lane, to.center() + lane))
+    }
+}
+
+/// Where a ray from `r`'s centre along `dir` leaves `r`.
+fn border(r: Rect, dir: Vec2) -> Pos2 {
+    let half = r.size() / 2.0;
+    let along = |h: f32, d: f32| if d == 0.0 { f32::INFINITY } else { h / d.abs() };
+    r.center() + dir * along(half.x, dir.x).min(along(half.y, dir.y))
+}
+
+/// The links drawn this frame, to find the one under the pointer.
+#[derive(Debug, Default)]
+pub struct Links {
+    drawn: Vec<(usize, Pos2, Pos2, f32)>,
+}
+
+impl Links {
+    pub fn push(&mut self, bundle: usize, a: Pos2, b: Pos2, width: f32) {
+        self.drawn.push((bundle, a, b, width));
+    }
+
+    pub fn count(&self) -> usize {
+        self.drawn.len()
+    }
+
+    /// The bundle whose link passes nearest `p`, within a few points of its edge.
+    pub fn under(&self, p: Pos2) -> Option<usize> {
+        self.drawn
+            .iter()
+            .map(|&(k, a, b, width)| (k, distance(p, a, b) - width / 2.0))
+            .filter(|&(_, d)| d <= 4.0)
+            .min_by(|x, y| x.1.total_cmp(&y.1))
+            .map(|(k, _)| k)
+    }
+}
+
+/// From `p` to the segment `a`-`b`.
+fn distance(p: Pos2, a: Pos2, b: Pos2) -> f32 {
+    let ab = b - a;
+    let t = if ab.length_sq() > 0.0 {
+        ((p - a).dot(ab) / ab.length_sq()).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (p - (a + ab * t)).length()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An edge with `counts`: requests, successes, denied.
+    fn edge(client: NodeId, server: NodeId, counts: [u64; 3], secured: bool) -> ShownEdge {
+        let [requests, successes, denied] = counts;
+        ShownEdge {
+            client,
+            server,
+            rps: 2.0,
+            requests,
+            successes,
+            health: Health::of_counts(requests, successes, denied),
+            secured,
+            denied,
+            bundle: None,
+        }
+    }
+
+    /// Nodes 1-3 in `a`, 4-5 in `b`, 6 outside the mesh.
+    fn ns(id: NodeId) -> Option<&'static str> {
+        match id {
+            1..=3 => Some("a"),
+            4..=5 => Some("b"),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn edges_between_two_namespaces_fold_into_one_bundle_per_direction() {
+        let mut edges = vec![
+            edge(1, 4, [100, 100, 0], true),
+            edge(2, 5, [10, 10, 5], true),
+            edge(3, 4, [10, 5, 0], false),
+            edge(4, 1, [10, 10, 1], true),
+            edge(1, 2, [10, 10, 10], true),
+            edge(6, 1, [10, 10, 0], false),
+        ];
+        assert_eq!(edges[1].health, Health::Denied);
+        assert_eq!(edges[2].health, Health::Failing);
+        let bundles = bundle(&mut edges, ns);
+        assert_eq!(bundles.len(), 2);
+        let ab = &bundles[0];
+        assert_eq!((ab.from.as_str(), ab.to.as_str()), ("a", "b"));
+        assert_eq!(
+            (ab.edges, ab.requests, ab.successes, ab.denied),
+            (3, 120, 115, 5)
+        );
+        assert_eq!(ab.rps, 6.0);
+        assert_eq!(
+            ab.health,
+            Health::Ok,
+            "judged on all its requests: 4 % denied, 96 % succeeded"
+        );
+        assert_eq!(
+            (ab.denied_edges, ab.failing_edges, ab.plaintext_edges),
+            (1, 1, 1)
+        );
+        let ba = &bundles[1];
+        assert_eq!((ba.from.as_str(), ba.to.as_str(), ba.edges), ("b", "a", 1));
+        assert_eq!(ba.health, Health::Denied, "one request in ten denied");
+        let marks: Vec<Option<usize>> = edges.iter().map(|e| e.bundle).collect();
+        assert_eq!(
+            marks,
+            [Some(0), Some(0), Some(0), Some(1), None, None],
+            "edges inside a namespace and edges of nodes outside the mesh stay single"
+        );
+    }
+
+    #[test]
+    fn links_run_between_the_boxes_borders_and_the_two_directions_side_by_side() {
+        let a = Rect::from_min_max(Pos2::new(0.0, 0.0), Pos2::new(100.0, 100.0));
+        let b = Rect::from_min_max(Pos2::new(300.0, 0.0), Pos2::new(400.0, 100.0));
+        let (from, to) = link_ends(a, b, 4.0).expect("a link");
+        assert_eq!((from.x, to.x), (100.0, 300.0));
+        let (back_from, back_to) = link_ends(b, a, 4.0).expect("a link");
+        assert_eq!((back_from.x, back_to.x), (300.0, 100.0));
+        assert!(
+            (from.y - back_from.y).abs() >= 4.0,
+            "the directions do not overlap"
+        );
+        assert_eq!(link_ends(a, a, 4.0), None, "no link from a box to itself");
+    }
+
+    #[test]
+    fn the_link_under_the_pointer_is_the_nearest_within_reach() {
+        let mut links = Links::default();
+        links.push(0, Pos2::new(0.0, 0.0), Pos2::new(100.0, 0.0), 2.0);
+        links.push(1, Pos2::new(0.0, 6.0), Pos2::new(100.0, 6.0), 2.0);
+        assert_eq!(links.under(Pos2::new(50.0, 1.0)), Some(0));
+        assert_eq!(links.under(Pos2::new(50.0, 5.0)), Some(1));
+        assert_eq!(links.under(Pos2::new(50.0, 40.0)), None);
+        assert_eq!(links.under(Pos2::new(120.0, 0.0)), None, "past its end");
+    }
+
+    #[test]
+    fn bundling_again_forgets_the_old_marks() {
+        let mut edges = vec![edge(1, 4, [1, 1, 0], true)];
+        bundle(&mut edges, ns);
+        assert_eq!(edges[0].bundle, Some(0));
+        assert!(bundle(&mut edges, |_| Some("same")).is_empty());
+        assert_eq!(edges[0].bundle, None);
+    }
+}
