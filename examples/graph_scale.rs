@@ -1,14 +1,15 @@
 //! The app's Shell on a synthetic mesh, to look at and time the graph view at scale:
 //! `cargo run --example graph_scale -- 500 5000` opens a window with 500 workloads in ten
-//! namespaces and 5,000 edges, with traffic flowing (100 requests per frame). With
-//! `MESHLENS_FRAME_LOG=1` it logs frame times like the app does.
+//! namespaces and 5,000 edges, with traffic flowing (100 requests per frame). A third
+//! argument, `tap`, opens the Tap tab instead with 200,000 requests already in the log.
+//! With `MESHLENS_FRAME_LOG=1` it logs frame times like the app does.
 
 use std::time::Instant;
 
 use eframe::egui;
 use meshlens::tap::{Endpoint, Event};
 use meshlens::ui::frame_log::FrameLog;
-use meshlens::ui::shell::Shell;
+use meshlens::ui::shell::{Shell, Tab};
 use meshlens::ui::software_gl;
 
 #[path = "../tests/common/events.rs"]
@@ -67,9 +68,15 @@ impl eframe::App for Scale {
 fn main() -> eframe::Result {
     let started = Instant::now();
     software_gl::keep_freed_memory();
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>());
-    let nodes = args.next().and_then(Result::ok).unwrap_or(500).max(2);
-    let edges = args.next().and_then(Result::ok).unwrap_or(5_000).max(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize, default: usize| {
+        args.get(i)
+            .and_then(|a| a.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let nodes = number(0, 500).max(2);
+    let edges = number(1, 5_000).max(1);
+    let tap = args.get(2).is_some_and(|a| a == "tap");
     let ends: Vec<Endpoint> = (0..nodes as u32).map(|i| workload(i + 1)).collect();
     let mut pairs = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -94,7 +101,10 @@ fn main() -> eframe::Result {
         stream: 0,
         log: FrameLog::from_env(started),
     };
-    for _ in 0..edges {
+    if tap {
+        app.shell.tab = Tab::Tap;
+    }
+    for _ in 0..if tap { 200_000 } else { edges } {
         let (a, b) = &app.pairs[app.stream as usize % app.pairs.len()];
         app.stream += 1;
         let e = request(app.stream, a, b);
