@@ -716,11 +716,11 @@ impl GraphView {
                 else {
                     continue;
                 };
-                let Some((a, tip)) = link_ends(*from, *to, edge_width(b.rps)) else {
+                let width = edge_width(b.rps);
+                let Some((a, tip)) = link_ends(*from, *to, width) else {
                     continue;
                 };
                 let colour = health_colour(b.health);
-                let width = edge_width(b.rps);
                 if b.plaintext_edges == 0 {
                     batch.line(a, tip, width, colour, true);
                 } else {
