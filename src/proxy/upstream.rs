@@ -20,6 +20,7 @@ use tokio_rustls::client::TlsStream;
 use super::body::ProxyBody;
 use super::counted::Counted;
 use super::metrics::TcpSeries;
+use super::pool::Http1Pool;
 use crate::identity::{IdentityError, IdentityName};
 
 /// Why the proxy got no response from upstream, and what it tells the client.
@@ -96,12 +97,17 @@ pub async fn within<T>(
         }))
 }
 
-/// Pooled plaintext clients (to the local app, or to unmeshed endpoints).
+/// Plaintext clients (to the local app, or to unmeshed endpoints): HTTP/1 connections the
+/// proxy keeps itself, and hyper-util's pooled client for HTTP/2 (one multiplexed
+/// connection per address).
 #[derive(Clone)]
 pub struct PlainClients {
-    pub h1: Client<HttpConnector, ProxyBody>,
+    pub h1: Http1Pool,
     pub h2: Client<HttpConnector, ProxyBody>,
 }
+
+/// How long an unused connection to a plaintext endpoint stays open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl PlainClients {
     /// `source`: the local address to connect from (`None`: the system's choice).
@@ -110,12 +116,15 @@ impl PlainClients {
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_local_address(source);
         connector.set_nodelay(true);
-        let mut b = Client::builder(TokioExecutor::new());
-        b.pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90));
-        let h1 = b.build(connector.clone());
-        let h2 = b.http2_only(true).build(connector);
-        PlainClients { h1, h2 }
+        let h2 = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .http2_only(true)
+            .build(connector);
+        PlainClients {
+            h1: Http1Pool::new(connect_timeout, source, IDLE_TIMEOUT),
+            h2,
+        }
     }
 
     pub async fn send(
@@ -124,8 +133,10 @@ impl PlainClients {
         addr: SocketAddr,
         h2: bool,
     ) -> Result<hyper::Response<hyper::body::Incoming>, UpstreamError> {
-        let client = if h2 { &self.h2 } else { &self.h1 };
-        client.request(req).await.map_err(|e| {
+        if !h2 {
+            return self.h1.send(req, addr).await;
+        }
+        self.h2.request(req).await.map_err(|e| {
             if e.is_connect() {
                 let error =
                     std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
