@@ -216,23 +216,17 @@ impl PeerPool {
         if let Some(peer) = guard.as_ref().filter(|p| !p.sender.is_closed()) {
             return Ok(peer.clone());
         }
-        let tls = connect_tls(addr, identity, config, connect_timeout, source, series()).await?;
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .initial_stream_window_size(1 << 20)
-            .initial_connection_window_size(4 << 20)
-            .keep_alive_interval(Duration::from_secs(10))
-            .handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| UpstreamError::Http(format!("HTTP/2 with {addr}: {}", describe(&e))))?;
-        let (ended_tx, ended) = tokio::sync::watch::channel(None);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%addr, "peer connection ended: {e}");
-                ended_tx.send_replace(Some(describe(&e)));
-            }
-        });
-        let peer = PeerSender { sender, ended };
+        // Boxed: the handshakes' state is large and rarely needed, and it would otherwise
+        // be part of every request's future.
+        let peer = Box::pin(connect_peer(
+            addr,
+            identity,
+            config,
+            connect_timeout,
+            source,
+            series(),
+        ))
+        .await?;
         *guard = Some(peer.clone());
         Ok(peer)
     }
@@ -241,6 +235,34 @@ impl PeerPool {
     pub fn clear(&self) {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+/// A new HTTP/2 connection over mTLS to a peer, driven by a task of its own.
+async fn connect_peer(
+    addr: SocketAddr,
+    identity: &str,
+    config: Arc<ClientConfig>,
+    connect_timeout: Duration,
+    source: Option<IpAddr>,
+    series: Arc<TcpSeries>,
+) -> Result<PeerSender, UpstreamError> {
+    let tls = connect_tls(addr, identity, config, connect_timeout, source, series).await?;
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(4 << 20)
+        .keep_alive_interval(Duration::from_secs(10))
+        .handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| UpstreamError::Http(format!("HTTP/2 with {addr}: {}", describe(&e))))?;
+    let (ended_tx, ended) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(%addr, "peer connection ended: {e}");
+            ended_tx.send_replace(Some(describe(&e)));
+        }
+    });
+    Ok(PeerSender { sender, ended })
 }
 
 /// What one read from a peer connection may take. rustls reads at most 4 KiB per call, so
