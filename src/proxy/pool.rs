@@ -147,7 +147,8 @@ async fn reap(kept: Arc<Mutex<Kept>>, timeout: Duration) {
         let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
         for conns in kept.by_addr.values_mut() {
             conns.retain(|c| {
-                !c.sender.is_closed() && !(c.sender.is_ready() && c.since.elapsed() >= timeout)
+                let idle_too_long = c.sender.is_ready() && c.since.elapsed() >= timeout;
+                !c.sender.is_closed() && !idle_too_long
             });
         }
         kept.by_addr.retain(|_, conns| !conns.is_empty());
