@@ -40,8 +40,8 @@ struct Kept {
 
 struct Conn {
     sender: http1::SendRequest<ProxyBody>,
-    /// When its last request went out; a connection kept past the idle timeout that is
-    /// idle is closed.
+    /// When its last response head arrived; a connection that is idle and was kept longer
+    /// ago than the idle timeout is closed.
     since: Instant,
 }
 
@@ -56,8 +56,8 @@ impl Http1Pool {
         }
     }
 
-    /// Sends `req` (an absolute URI) to `addr` in origin form, with a Host header from the
-    /// URI when it has none. A kept connection that turns out closed before the request went
+    /// Sends `req` to `addr` in origin form, with a Host header from the URI's authority
+    /// when it has none. A kept connection that turns out closed before the request went
     /// out is dropped and the request tried on another, ending with a new connection.
     pub async fn send(
         &self,
