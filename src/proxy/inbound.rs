@@ -409,12 +409,16 @@ impl Inbound {
             parts.headers.insert(HOST, v);
         }
         let app_addr = SocketAddr::new(self.app_host, port);
-        parts.uri = match Uri::builder()
-            .scheme("http")
-            .authority(app_addr.to_string())
-            .path_and_query(path.as_str())
-            .build()
-        {
+        // HTTP/1 names only the path (the Host header is set above); the HTTP/2 client
+        // wants the whole URI.
+        let uri = if to_app_h2 {
+            Uri::builder()
+                .scheme("http")
+                .authority(app_addr.to_string())
+        } else {
+            Uri::builder()
+        };
+        parts.uri = match uri.path_and_query(path.as_str()).build() {
             Ok(uri) => uri,
             Err(e) => {
                 let r = respond::error(

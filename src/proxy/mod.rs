@@ -20,6 +20,7 @@ pub mod messages;
 pub mod metrics;
 pub mod outbound;
 pub mod policy_state;
+pub mod pool;
 pub mod refusals;
 pub mod respond;
 pub mod shared;

@@ -20,6 +20,7 @@ use tokio_rustls::client::TlsStream;
 use super::body::ProxyBody;
 use super::counted::Counted;
 use super::metrics::TcpSeries;
+use super::pool::Http1Pool;
 use crate::identity::{IdentityError, IdentityName};
 
 /// Why the proxy got no response from upstream, and what it tells the client.
@@ -96,12 +97,17 @@ pub async fn within<T>(
         }))
 }
 
-/// Pooled plaintext clients (to the local app, or to unmeshed endpoints).
+/// Plaintext clients (to the local app, or to unmeshed endpoints): HTTP/1 connections the
+/// proxy keeps itself, and hyper-util's pooled client for HTTP/2 (one multiplexed
+/// connection per address).
 #[derive(Clone)]
 pub struct PlainClients {
-    pub h1: Client<HttpConnector, ProxyBody>,
+    pub h1: Http1Pool,
     pub h2: Client<HttpConnector, ProxyBody>,
 }
+
+/// How long an unused connection to a plaintext endpoint stays open.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl PlainClients {
     /// `source`: the local address to connect from (`None`: the system's choice).
@@ -110,12 +116,15 @@ impl PlainClients {
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_local_address(source);
         connector.set_nodelay(true);
-        let mut b = Client::builder(TokioExecutor::new());
-        b.pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90));
-        let h1 = b.build(connector.clone());
-        let h2 = b.http2_only(true).build(connector);
-        PlainClients { h1, h2 }
+        let h2 = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .http2_only(true)
+            .build(connector);
+        PlainClients {
+            h1: Http1Pool::new(connect_timeout, source, IDLE_TIMEOUT),
+            h2,
+        }
     }
 
     pub async fn send(
@@ -124,8 +133,10 @@ impl PlainClients {
         addr: SocketAddr,
         h2: bool,
     ) -> Result<hyper::Response<hyper::body::Incoming>, UpstreamError> {
-        let client = if h2 { &self.h2 } else { &self.h1 };
-        client.request(req).await.map_err(|e| {
+        if !h2 {
+            return self.h1.send(req, addr).await;
+        }
+        self.h2.request(req).await.map_err(|e| {
             if e.is_connect() {
                 let error =
                     std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
@@ -205,23 +216,17 @@ impl PeerPool {
         if let Some(peer) = guard.as_ref().filter(|p| !p.sender.is_closed()) {
             return Ok(peer.clone());
         }
-        let tls = connect_tls(addr, identity, config, connect_timeout, source, series()).await?;
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .initial_stream_window_size(1 << 20)
-            .initial_connection_window_size(4 << 20)
-            .keep_alive_interval(Duration::from_secs(10))
-            .handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| UpstreamError::Http(format!("HTTP/2 with {addr}: {}", describe(&e))))?;
-        let (ended_tx, ended) = tokio::sync::watch::channel(None);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%addr, "peer connection ended: {e}");
-                ended_tx.send_replace(Some(describe(&e)));
-            }
-        });
-        let peer = PeerSender { sender, ended };
+        // Boxed: the handshakes' state is large and rarely needed, and it would otherwise
+        // be part of every request's future.
+        let peer = Box::pin(connect_peer(
+            addr,
+            identity,
+            config,
+            connect_timeout,
+            source,
+            series(),
+        ))
+        .await?;
         *guard = Some(peer.clone());
         Ok(peer)
     }
@@ -230,6 +235,34 @@ impl PeerPool {
     pub fn clear(&self) {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+/// A new HTTP/2 connection over mTLS to a peer, driven by a task of its own.
+async fn connect_peer(
+    addr: SocketAddr,
+    identity: &str,
+    config: Arc<ClientConfig>,
+    connect_timeout: Duration,
+    source: Option<IpAddr>,
+    series: Arc<TcpSeries>,
+) -> Result<PeerSender, UpstreamError> {
+    let tls = connect_tls(addr, identity, config, connect_timeout, source, series).await?;
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(1 << 20)
+        .initial_connection_window_size(4 << 20)
+        .keep_alive_interval(Duration::from_secs(10))
+        .handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| UpstreamError::Http(format!("HTTP/2 with {addr}: {}", describe(&e))))?;
+    let (ended_tx, ended) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(%addr, "peer connection ended: {e}");
+            ended_tx.send_replace(Some(describe(&e)));
+        }
+    });
+    Ok(PeerSender { sender, ended })
 }
 
 /// What one read from a peer connection may take. rustls reads at most 4 KiB per call, so
