@@ -191,15 +191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.avro");
         record(&path);
-        let second = Recording::open(&path).unwrap().blocks()[1];
-        let mut bytes = std::fs::read(&path).unwrap();
-        let block = second.offset as usize..(second.offset + second.len) as usize;
-        let magic = bytes[block.clone()]
-            .windows(4)
-            .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
-            .unwrap();
-        bytes[block.start + magic] ^= 0xff;
-        std::fs::write(&path, &bytes).unwrap();
+        crate::tap::recording::damage_block(&path, 1);
         let mut ahead = ReadAhead::start(Recording::open(&path).unwrap(), 0).unwrap();
         assert_eq!(ahead.blocking_next().unwrap().unwrap().len(), 10);
         let err = ahead.blocking_next().unwrap().err().unwrap().to_string();

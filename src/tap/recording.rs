@@ -536,6 +536,21 @@ fn in_block(block: &Block<'_>, e: TapError) -> String {
     format!("block {} (at byte {}): {e}", block.index, block.offset)
 }
 
+/// Damages block `index` of the recording at `path` inside: its zstandard frame's magic
+/// number, so the framing around it still holds and only decompressing it fails.
+#[cfg(test)]
+pub(crate) fn damage_block(path: &Path, index: usize) {
+    let block = Recording::open(path).unwrap().blocks()[index];
+    let mut bytes = std::fs::read(path).unwrap();
+    let range = block.offset as usize..(block.offset + block.len) as usize;
+    let magic = bytes[range.clone()]
+        .windows(4)
+        .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
+        .unwrap();
+    bytes[range.start + magic] ^= 0xff;
+    std::fs::write(path, &bytes).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -809,16 +824,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.avro");
         record(&path, 30, 10);
-        let second = Recording::open(&path).unwrap().blocks()[1];
-        let mut bytes = std::fs::read(&path).unwrap();
-        // Its zstandard frame's magic number: the framing around it still holds.
-        let block = second.offset as usize..(second.offset + second.len) as usize;
-        let magic = bytes[block.clone()]
-            .windows(4)
-            .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
-            .unwrap();
-        bytes[block.start + magic] ^= 0xff;
-        std::fs::write(&path, &bytes).unwrap();
+        damage_block(&path, 1);
         let mut rec = Recording::open(&path).unwrap();
         assert_eq!(rec.read_block(0).unwrap().len(), 10);
         let err = rec.read_block(1).err().unwrap().to_string();
