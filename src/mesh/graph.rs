@@ -200,6 +200,8 @@ pub struct Graph {
     next_id: NodeId,
     evicted_nodes: u64,
     evicted_edges: u64,
+    /// Counts node and edge arrivals and evictions: see `shape`.
+    shape: u64,
     scratch: String,
 }
 
@@ -215,6 +217,7 @@ impl Graph {
             next_id: 0,
             evicted_nodes: 0,
             evicted_edges: 0,
+            shape: 0,
             scratch: String::new(),
         }
     }
@@ -244,6 +247,12 @@ impl Graph {
     /// Nodes and edges dropped to stay within the budget.
     pub fn evicted(&self) -> (u64, u64) {
         (self.evicted_nodes, self.evicted_edges)
+    }
+
+    /// Changes whenever a node or edge comes or goes, and only then: views that place nodes
+    /// check it each frame instead of hashing every node and edge.
+    pub fn shape(&self) -> u64 {
+        self.shape
     }
 
     /// Folds one request or connection event in; returns the (client, server) edge when it
@@ -296,10 +305,11 @@ impl Graph {
         if !self.edges.contains_key(&(client, server)) && self.edges.len() >= self.max_edges {
             self.evict_edges();
         }
-        let edge = self
-            .edges
-            .entry((client, server))
-            .or_insert_with(|| Edge::new(client, server, t));
+        let shape = &mut self.shape;
+        let edge = self.edges.entry((client, server)).or_insert_with(|| {
+            *shape += 1;
+            Edge::new(client, server, t)
+        });
         edge.last_seen_us = edge.last_seen_us.max(t);
         (counted, edge)
     }
@@ -366,6 +376,7 @@ impl Graph {
             self.by_workload.insert(key.clone(), id);
         }
         self.by_key.insert(key.clone(), id);
+        self.shape += 1;
         self.nodes.insert(
             id,
             Node {
@@ -410,6 +421,7 @@ impl Graph {
         self.edges
             .retain(|(c, s), _| nodes.contains_key(c) && nodes.contains_key(s));
         self.evicted_edges += (before - self.edges.len()) as u64;
+        self.shape += 1;
     }
 
     fn evict_edges(&mut self) {
@@ -424,6 +436,7 @@ impl Graph {
             self.edges.remove(k);
         }
         self.evicted_edges += n as u64;
+        self.shape += 1;
     }
 }
 
@@ -585,6 +598,28 @@ mod tests {
         let client = g.find("10.0.0.7").unwrap().id;
         let server = g.find(&id("api")).unwrap().id;
         assert_eq!(g.edge(client, server).unwrap().requests, 3);
+    }
+
+    #[test]
+    fn the_shape_changes_when_nodes_or_edges_come_or_go_and_only_then() {
+        let mut g = Graph::new(100, 1);
+        let shape = g.shape();
+        fold(
+            &mut g,
+            &request(Direction::Inbound, 1, 10 * S, "web", "api", 200, None),
+        );
+        let with_one_edge = g.shape();
+        assert_ne!(with_one_edge, shape);
+        fold(
+            &mut g,
+            &request(Direction::Inbound, 2, 11 * S, "web", "api", 500, None),
+        );
+        assert_eq!(g.shape(), with_one_edge, "more traffic on the same edge");
+        fold(
+            &mut g,
+            &request(Direction::Inbound, 3, 12 * S, "api", "db", 200, None),
+        );
+        assert_ne!(g.shape(), with_one_edge, "a new node and an edge evicted");
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! The edge's own latency histogram (`graph::Edge::latency`) is 1.8 KiB; keeping one per
 //! bucket would cost 330 KiB per edge. Here each bucket holds 48 log-scale bins (two per
 //! power of two, so a quantile is within ~19 % of the true value): ~37 KiB per edge, and at
-//! most `max_edges` edges (the least recently seen makes room), ~9 MiB at the default cap.
+//! most `max_edges` edges, ~9 MiB at the default cap. When they are all taken, a new edge
+//! gets a series only once the least recently seen one has been idle for a bucket: with
+//! more busy edges than the cap, evicting on every new edge would keep each series for one
+//! request, drop the history of all of them, and cost a 37 KiB allocation per request.
 
 use foldhash::HashMap;
 
@@ -106,6 +109,9 @@ pub struct Series {
 pub struct EdgeSeries {
     max_edges: usize,
     series: HashMap<(NodeId, NodeId), Series>,
+    /// No series was seen last before this (µs), as of the last scan: while it is not a
+    /// bucket old, none is idle and the scan is skipped.
+    seen_floor_us: i64,
 }
 
 impl EdgeSeries {
@@ -113,6 +119,7 @@ impl EdgeSeries {
         EdgeSeries {
             max_edges: max_edges.max(1),
             series: HashMap::default(),
+            seen_floor_us: i64::MIN,
         }
     }
 
@@ -133,15 +140,11 @@ impl EdgeSeries {
         denied: bool,
         latency_us: Option<u64>,
     ) {
-        if !self.series.contains_key(&edge) && self.series.len() >= self.max_edges {
-            let oldest = self
-                .series
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen_us)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.series.remove(&k);
-            }
+        if !self.series.contains_key(&edge)
+            && self.series.len() >= self.max_edges
+            && !self.make_room(time_us)
+        {
+            return;
         }
         let s = self.series.entry(edge).or_insert_with(|| Series {
             last_seen_us: time_us,
@@ -151,6 +154,22 @@ impl EdgeSeries {
         if let Some(sample) = s.window.at(time_us) {
             sample.record(success, denied, latency_us);
         }
+    }
+
+    /// Drops the least recently seen series if it has been idle for a bucket at `time_us`.
+    fn make_room(&mut self, time_us: i64) -> bool {
+        if time_us.saturating_sub(self.seen_floor_us) < SERIES_BUCKET_US {
+            return false;
+        }
+        let Some((&oldest, s)) = self.series.iter().min_by_key(|(_, s)| s.last_seen_us) else {
+            return true;
+        };
+        self.seen_floor_us = s.last_seen_us;
+        if time_us.saturating_sub(s.last_seen_us) < SERIES_BUCKET_US {
+            return false;
+        }
+        self.series.remove(&oldest);
+        true
     }
 }
 
@@ -198,21 +217,51 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_most_recently_seen_edges() {
+    fn an_idle_edge_makes_room_for_a_new_one() {
         let mut e = EdgeSeries::new(2);
         e.record((1, 2), 10 * S, true, false, Some(10));
         e.record((1, 3), 11 * S, true, false, None);
-        e.record((1, 2), 12 * S, false, false, None);
-        e.record((4, 2), 13 * S, true, false, None);
-        assert!(e.get(1, 3).is_none(), "seen longest ago");
+        e.record((1, 2), 15 * S, false, false, None);
+        e.record((4, 2), 16 * S, true, false, None);
+        assert!(e.get(1, 3).is_none(), "idle for 5 s, seen longest ago");
         let s = e.get(1, 2).unwrap();
         let total: u32 = s
             .window
-            .iter(13 * S)
+            .iter(16 * S)
             .filter_map(|(_, c)| c)
             .map(|c| c.requests)
             .sum();
         assert_eq!(total, 2);
+        assert!(e.get(4, 2).is_some());
         assert_eq!(e.iter().count(), 2);
+    }
+
+    #[test]
+    fn more_busy_edges_than_the_cap_keep_the_series_they_have() {
+        let mut e = EdgeSeries::new(2);
+        for t in 0..100 {
+            for (k, edge) in [(1, 2), (1, 3), (1, 4)].into_iter().enumerate() {
+                e.record(edge, t * S / 10 + k as i64, true, false, None);
+            }
+        }
+        let kept = |e: &EdgeSeries| [(1, 2), (1, 3), (1, 4)].map(|(c, s)| e.get(c, s).is_some());
+        assert_eq!(kept(&e), [true, true, false]);
+        let requests = |e: &EdgeSeries, c, s| {
+            e.get(c, s)
+                .unwrap()
+                .window
+                .iter(10 * S)
+                .filter_map(|(_, c)| c)
+                .map(|c| c.requests)
+                .sum::<u32>()
+        };
+        assert_eq!(requests(&e, 1, 2), 100, "history kept, not reset by (1, 4)");
+        // (1, 2) goes quiet; after a bucket, (1, 4) takes its place.
+        for t in 100..200 {
+            for (k, edge) in [(1, 3), (1, 4)].into_iter().enumerate() {
+                e.record(edge, t * S / 10 + k as i64, true, false, None);
+            }
+        }
+        assert_eq!(kept(&e), [false, true, true]);
     }
 }

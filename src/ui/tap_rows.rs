@@ -12,6 +12,39 @@ use crate::mesh::query::Query;
 /// How long one frame may spend matching events.
 const FRAME_BUDGET: Duration = Duration::from_millis(6);
 
+/// A table following a flood moves on at most this often (seconds). Every step brings a
+/// screenful of new rows, each laid out anew, and no one reads 6,000 rows a second; between
+/// steps the rows on screen are the same and cost little to draw.
+pub const FOLLOW_STEP_S: f64 = 0.05;
+
+/// Paces a followed table: which newest event it shows.
+#[derive(Debug, Default)]
+pub struct FollowPace {
+    /// The newest event shown, and when (egui time) that was decided.
+    shown: Option<(u64, f64)>,
+}
+
+impl FollowPace {
+    /// The newest event to show at `now` when `newest` is the newest matching one, and how
+    /// long until a newer one may be shown (for a repaint then).
+    pub fn step(&mut self, newest: Option<u64>, now: f64) -> (Option<u64>, Option<f64>) {
+        let Some(newest) = newest else {
+            self.shown = None;
+            return (None, None);
+        };
+        match self.shown {
+            Some((seq, at)) if seq != newest && now - at < FOLLOW_STEP_S => {
+                (Some(seq), Some(FOLLOW_STEP_S - (now - at)))
+            }
+            Some((seq, _)) if seq == newest => (Some(seq), None),
+            _ => {
+                self.shown = Some((newest, now));
+                (Some(newest), None)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct FilteredRows {
     query: Query,
@@ -100,6 +133,17 @@ impl FilteredRows {
         (done / held).min(1.0)
     }
 
+    /// How many rows show events up to and including `seq`.
+    pub fn len_through(&self, log: &EventLog, seq: u64) -> usize {
+        if self.query.is_empty() {
+            (seq + 1)
+                .saturating_sub(log.first_seq())
+                .min(log.len() as u64) as usize
+        } else {
+            self.rows.partition_point(|&s| s <= seq)
+        }
+    }
+
     /// All shown sequence numbers, oldest first (for export).
     pub fn all(&self, log: &EventLog) -> Vec<u64> {
         (0..self.len(log))
@@ -111,6 +155,27 @@ impl FilteredRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_followed_flood_moves_on_at_most_once_a_step() {
+        let mut pace = FollowPace::default();
+        assert_eq!(pace.step(None, 0.0), (None, None));
+        assert_eq!(pace.step(Some(10), 1.0), (Some(10), None));
+        let (shown, wait) = pace.step(Some(90), 1.01);
+        assert_eq!(shown, Some(10), "too soon: the same rows again");
+        assert!((wait.unwrap() - 0.04).abs() < 1e-9);
+        assert_eq!(pace.step(Some(200), 1.05), (Some(200), None));
+        assert_eq!(
+            pace.step(Some(200), 1.051),
+            (Some(200), None),
+            "nothing new: nothing to wait for"
+        );
+        assert_eq!(
+            pace.step(Some(201), 1.2),
+            (Some(201), None),
+            "a quiet stream shows each event at once"
+        );
+    }
     use crate::mesh::testing::request;
     use crate::tap::Direction;
 

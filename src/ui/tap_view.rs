@@ -12,7 +12,7 @@ use super::outcome::outcome_ui;
 use super::software_gl;
 use super::tap_export::{Export, Format};
 use super::tap_inspector::EventDetail;
-use super::tap_rows::FilteredRows;
+use super::tap_rows::{FilteredRows, FollowPace};
 use crate::mesh::Mesh;
 use crate::mesh::query::{Query, QueryError, SYNTAX_HELP};
 use crate::sources::registry_watch::Snapshot;
@@ -34,6 +34,7 @@ pub struct TapView {
     rows: FilteredRows,
     /// The newest row scrolled to while following.
     followed: Option<u64>,
+    pace: FollowPace,
     /// The selected event, decoded once.
     detail: Option<EventDetail>,
     /// The registry the Schemas view last loaded, for the inspector's writer schemas.
@@ -54,6 +55,7 @@ impl Default for TapView {
             show_export: false,
             rows: FilteredRows::default(),
             followed: None,
+            pace: FollowPace::default(),
             detail: None,
             registry: None,
             registry_loading: false,
@@ -279,7 +281,18 @@ impl TapView {
 
     fn table_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
         let log = mesh.log();
-        let rows = self.rows.len(log);
+        let mut rows = self.rows.len(log);
+        if self.follow {
+            let newest = self.rows.seq(log, rows.wrapping_sub(1));
+            let (shown, wait) = self.pace.step(newest, ui.input(|i| i.time));
+            if let Some(seq) = shown {
+                rows = self.rows.len_through(log, seq);
+            }
+            if let Some(wait) = wait {
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_secs_f64(wait));
+            }
+        }
         // A click anywhere on a row selects it, so cell text must not take the click.
         ui.style_mut().interaction.selectable_labels = false;
         let mut table = TableBuilder::new(ui)

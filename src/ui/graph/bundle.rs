@@ -1,7 +1,8 @@
-//! The overview of a big mesh: every edge between two namespaces folded into one link per
-//! ordered pair of namespaces. Thousands of long crossing edges read as a grey mat and cost
-//! a software renderer most of a frame; a few dozen links say which namespaces talk, how
-//! much, and whether any of it is denied or failing.
+//! The overview of a big mesh: every edge between two namespaces folded into one bundle per
+//! ordered pair of namespaces, and a pair's two directions drawn as one link. Thousands of
+//! long crossing edges read as a grey mat and cost a software renderer most of a frame; a
+//! few dozen links say which namespaces talk, how much, and whether any of it is denied or
+//! failing.
 
 use std::collections::BTreeMap;
 
@@ -82,23 +83,64 @@ pub fn bundle<'a>(
     bundles
 }
 
+/// The two directions between a pair of namespaces, drawn as one link: a pair of busy
+/// namespaces usually talks both ways, and two long lines per pair cost a software renderer
+/// twice as much for the same picture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    /// The bundles from the first namespace to the second and back, when there is traffic.
+    pub ways: [Option<usize>; 2],
+    pub rps: f32,
+    /// The worse of the two directions.
+    pub health: Health,
+    pub denied_edges: usize,
+    pub plaintext_edges: usize,
+}
+
+/// Pairs up the bundles of the two directions between each pair of namespaces.
+pub fn pairs(bundles: &[Bundle]) -> Vec<Pair> {
+    let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut pairs: Vec<Pair> = Vec::new();
+    for (k, b) in bundles.iter().enumerate() {
+        let (key, way) = if b.from <= b.to {
+            ((b.from.as_str(), b.to.as_str()), 0)
+        } else {
+            ((b.to.as_str(), b.from.as_str()), 1)
+        };
+        let p = *index.entry(key).or_insert_with(|| {
+            pairs.push(Pair {
+                ways: [None, None],
+                rps: 0.0,
+                health: Health::Ok,
+                denied_edges: 0,
+                plaintext_edges: 0,
+            });
+            pairs.len() - 1
+        });
+        let p = &mut pairs[p];
+        p.ways[way] = Some(k);
+        p.rps += b.rps;
+        p.health = p.health.worse(b.health);
+        p.denied_edges += b.denied_edges;
+        p.plaintext_edges += b.plaintext_edges;
+    }
+    pairs
+}
+
 /// Where a link between two namespaces' boxes (on screen) starts and ends: on the boxes'
-/// borders along the line between their centres, moved sideways by half its `width` and a
-/// gap, so the two directions between a pair run side by side. Boxes that overlap are
-/// linked centre to centre.
-pub fn link_ends(from: Rect, to: Rect, width: f32) -> Option<(Pos2, Pos2)> {
+/// borders along the line between their centres; centre to centre when the boxes overlap.
+pub fn link_ends(from: Rect, to: Rect) -> Option<(Pos2, Pos2)> {
     let d = to.center() - from.center();
     let len = d.length();
     if !len.is_finite() || len < 1.0 {
         return None;
     }
     let dir = d / len;
-    let lane = dir.rot90() * (width / 2.0 + 2.0);
     let (a, b) = (border(from, dir), border(to, -dir));
     if (b - a).dot(dir) > 10.0 {
-        Some((a + lane, b + lane))
+        Some((a, b))
     } else {
-        Some((from.center() + lane, to.center() + lane))
+        Some((from.center(), to.center()))
     }
 }
 
@@ -163,6 +205,7 @@ mod tests {
             secured,
             denied,
             bundle: None,
+            inside: false,
         }
     }
 
@@ -217,18 +260,45 @@ mod tests {
     }
 
     #[test]
-    fn links_run_between_the_boxes_borders_and_the_two_directions_side_by_side() {
+    fn links_run_between_the_boxes_borders_or_centres() {
         let a = Rect::from_min_max(Pos2::new(0.0, 0.0), Pos2::new(100.0, 100.0));
         let b = Rect::from_min_max(Pos2::new(300.0, 0.0), Pos2::new(400.0, 100.0));
-        let (from, to) = link_ends(a, b, 4.0).expect("a link");
-        assert_eq!((from.x, to.x), (100.0, 300.0));
-        let (back_from, back_to) = link_ends(b, a, 4.0).expect("a link");
-        assert_eq!((back_from.x, back_to.x), (300.0, 100.0));
-        assert!(
-            (from.y - back_from.y).abs() >= 4.0,
-            "the directions do not overlap"
+        assert_eq!(
+            link_ends(a, b),
+            Some((Pos2::new(100.0, 50.0), Pos2::new(300.0, 50.0)))
         );
-        assert_eq!(link_ends(a, a, 4.0), None, "no link from a box to itself");
+        let overlapping = Rect::from_min_max(Pos2::new(50.0, 0.0), Pos2::new(150.0, 100.0));
+        assert_eq!(
+            link_ends(a, overlapping),
+            Some((Pos2::new(50.0, 50.0), Pos2::new(100.0, 50.0)))
+        );
+        assert_eq!(link_ends(a, a), None, "no link from a box to itself");
+    }
+
+    #[test]
+    fn the_two_directions_between_namespaces_pair_up_into_one_link() {
+        let mut edges = vec![
+            edge(1, 4, [100, 100, 0], true),
+            edge(4, 1, [10, 10, 1], false),
+            edge(6, 1, [10, 10, 0], false),
+        ];
+        let mut bundles = bundle(&mut edges, ns);
+        bundles.push(Bundle {
+            from: "c".to_string(),
+            to: "a".to_string(),
+            ..bundles[0].clone()
+        });
+        let pairs = pairs(&bundles);
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[0].ways, [Some(0), Some(1)], "a -> b, then b -> a");
+        assert_eq!(pairs[0].rps, 4.0);
+        assert_eq!(
+            pairs[0].health,
+            Health::Denied,
+            "as bad as its worse direction"
+        );
+        assert_eq!((pairs[0].denied_edges, pairs[0].plaintext_edges), (1, 1));
+        assert_eq!(pairs[1].ways, [None, Some(2)], "only c -> a, named a, c");
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Which nodes and edges the graph view shows: the filters, and the visible set derived from
 //! the model once per generation and filter (not once per frame).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use foldhash::HashSet;
 
-use super::bundle::{Bundle, bundle};
+use super::bundle::{Bundle, Pair, bundle, pairs};
 use crate::mesh::Mesh;
 use crate::mesh::drift::Status;
 use crate::mesh::graph::{Edge, Node, NodeId};
@@ -41,6 +41,20 @@ impl Health {
         Health::of_counts(e.requests, e.successes, e.denied)
     }
 
+    /// The more alarming of two.
+    pub fn worse(self, other: Health) -> Health {
+        let rank = |h| match h {
+            Health::Ok => 0,
+            Health::Failing => 1,
+            Health::Denied => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// Denied when at least one request in twenty was denied, failing under 95 % success.
     pub fn of_counts(requests: u64, successes: u64, denied: u64) -> Health {
         if denied > 0 && denied * 20 >= requests {
@@ -67,6 +81,16 @@ pub struct ShownEdge {
     pub denied: u64,
     /// The namespace-to-namespace bundle it is drawn in at the overview level.
     pub bundle: Option<usize>,
+    /// Both ends are in one namespace: the overview counts it on the namespace's box.
+    pub inside: bool,
+}
+
+/// The edges whose two ends are in one namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inside {
+    pub edges: usize,
+    /// Edges with a request denied.
+    pub denied_edges: usize,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +99,10 @@ pub struct Visible {
     pub edges: Vec<ShownEdge>,
     /// The edges between namespaces, one per ordered pair, for the overview.
     pub bundles: Vec<Bundle>,
+    /// The bundles' directions paired up: one link each in the overview.
+    pub pairs: Vec<Pair>,
+    /// The edges inside each namespace, which the overview counts instead of drawing.
+    pub inside: BTreeMap<String, Inside>,
     /// Every namespace in the model, for the menu, sorted.
     pub namespaces: Vec<String>,
     /// Nodes that produce or consume a schema whose newest message drifted.
@@ -109,11 +137,22 @@ impl Visible {
                 secured: e.tls_share().is_some_and(|s| s >= 1.0),
                 denied: e.denied,
                 bundle: None,
+                inside: false,
             })
             .collect();
-        let bundles = bundle(&mut edges, |id| {
-            graph.node(id).and_then(|n| n.namespace.as_deref())
-        });
+        let namespace_of = |id| graph.node(id).and_then(|n| n.namespace.as_deref());
+        let bundles = bundle(&mut edges, namespace_of);
+        let mut inside: BTreeMap<String, Inside> = BTreeMap::new();
+        for e in &mut edges {
+            if let (Some(a), Some(b)) = (namespace_of(e.client), namespace_of(e.server))
+                && a == b
+            {
+                e.inside = true;
+                let ns = inside.entry(a.to_string()).or_default();
+                ns.edges += 1;
+                ns.denied_edges += usize::from(e.denied > 0);
+            }
+        }
         let nodes = if filter.only_denies {
             let ends: HashSet<NodeId> = edges.iter().flat_map(|e| [e.client, e.server]).collect();
             graph
@@ -131,7 +170,9 @@ impl Visible {
         Visible {
             nodes,
             edges,
+            pairs: pairs(&bundles),
             bundles,
+            inside,
             namespaces: namespaces.into_iter().map(str::to_string).collect(),
             drifting,
         }

@@ -72,7 +72,7 @@ pub struct Drawn {
 
 pub struct GraphView {
     layout: Layout,
-    /// Node and edge ids hashed: the layout is resynced only when they change.
+    /// The graph's shape when the layout was last synced: see `Graph::shape`.
     topology: Option<u64>,
     visible: Visible,
     visible_for: Option<(u64, Filter)>,
@@ -161,7 +161,17 @@ fn golden<'a>(edges: impl Iterator<Item = &'a Edge>, now_us: i64) -> Golden {
     g
 }
 
-/// A namespace link's tooltip: what it folds together.
+/// A namespace link's tooltip: what each direction folds together.
+fn link_ui(ui: &mut egui::Ui, ways: &[&Bundle]) {
+    for (k, b) in ways.iter().enumerate() {
+        if k > 0 {
+            ui.separator();
+        }
+        bundle_ui(ui, b);
+    }
+    ui.weak("Zoom in, or hover or select a workload, to see its own edges.");
+}
+
 fn bundle_ui(ui: &mut egui::Ui, b: &Bundle) {
     ui.strong(format!("{} -> {}", b.from, b.to));
     ui.label(format!(
@@ -190,7 +200,6 @@ fn bundle_ui(ui: &mut egui::Ui, b: &Bundle) {
     if b.plaintext_edges > 0 {
         ui.label(format!("{} edges not all mTLS", b.plaintext_edges));
     }
-    ui.weak("Zoom in, or hover or select a workload, to see its own edges.");
 }
 
 fn golden_ui(ui: &mut egui::Ui, g: &Golden) {
@@ -237,15 +246,14 @@ fn edge_width(rps: f32) -> f32 {
     (1.0 + (1.0 + rps).log2() * 1.5).min(8.0)
 }
 
-/// Node and edge ids folded into one number; changes when a node or edge comes or goes.
-fn topology(mesh: &Mesh) -> u64 {
-    let g = mesh.graph();
-    let mix = |x: u64| x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
-    let nodes = g.nodes().fold(0u64, |h, n| h.wrapping_add(mix(n.id)));
-    let edges = g.edges().fold(0u64, |h, e| {
-        h.wrapping_add(mix(e.client.wrapping_mul(1_000_003) ^ e.server))
-    });
-    mix(nodes ^ (g.nodes().count() as u64)) ^ edges ^ (g.edges().count() as u64)
+/// A namespace link's width, by its share of the busiest link's rate. Links carry many
+/// edges' traffic, so `edge_width` would make them all as wide as it goes.
+fn link_width(rps: f32, busiest: f32) -> f32 {
+    if busiest > 0.0 {
+        1.5 + 3.5 * (rps / busiest).clamp(0.0, 1.0).sqrt()
+    } else {
+        1.5
+    }
 }
 
 /// Where a frame's nodes go: their discs into one mesh, pins and labels to the painter.
@@ -325,7 +333,7 @@ impl GraphView {
             return;
         }
         let graph = mesh.graph();
-        let topo = topology(mesh);
+        let topo = graph.shape();
         let reshaped = self.topology != Some(topo);
         if !refiltered && !reshaped && time - self.visible_at < REFRESH_S {
             return;
@@ -621,16 +629,22 @@ impl GraphView {
                 egui::Label::new(
                     egui::RichText::new(
                         "Overview: one link per pair of namespaces (a red mark: some requests \
-                         denied). Zoom in, or hover or select a workload, to see its own edges.",
+                         denied); a box counts the edges inside its namespace. Zoom in, or \
+                         hover or select a workload, to see its own edges.",
                     )
                     .small()
                     .weak(),
                 ),
             );
             let pointer = response.hover_pos();
-            if let Some(b) = pointer.and_then(|p| links.under(p)) {
-                let b = &self.visible.bundles[b];
-                response.on_hover_ui_at_pointer(|ui| bundle_ui(ui, b));
+            if let Some(p) = pointer.and_then(|p| links.under(p)) {
+                let ways: Vec<&Bundle> = self.visible.pairs[p]
+                    .ways
+                    .iter()
+                    .flatten()
+                    .map(|&b| &self.visible.bundles[b])
+                    .collect();
+                response.on_hover_ui_at_pointer(|ui| link_ui(ui, &ways));
             }
         }
     }
@@ -656,13 +670,29 @@ impl GraphView {
                 egui::StrokeKind::Inside,
             );
             if self.detail == Detail::Full || b.width() > 60.0 {
-                painter.text(
-                    b.left_top() + Vec2::new(8.0, 4.0),
+                let at = b.left_top() + Vec2::new(8.0, 4.0);
+                let font = FontId::proportional(12.0);
+                let inside = self.visible.inside.get(ns).copied().unwrap_or_default();
+                if self.detail != Detail::Overview || inside.edges == 0 {
+                    painter.text(at, Align2::LEFT_TOP, ns, font, colour);
+                    continue;
+                }
+                let label = painter.text(
+                    at,
                     Align2::LEFT_TOP,
-                    ns,
-                    FontId::proportional(12.0),
+                    format!("{ns} · {} edges inside", inside.edges),
+                    font.clone(),
                     colour,
                 );
+                if inside.denied_edges > 0 {
+                    painter.text(
+                        label.right_top(),
+                        Align2::LEFT_TOP,
+                        format!(", {} with denials", inside.denied_edges),
+                        font,
+                        DENIED,
+                    );
+                }
             }
         }
     }
@@ -711,37 +741,73 @@ impl GraphView {
         let mut dots = Sprites::new(disc);
         let mut links = Links::default();
         if overview {
-            for (k, b) in self.visible.bundles.iter().enumerate() {
-                let (Some(from), Some(to)) = (boxes.get(b.from.as_str()), boxes.get(b.to.as_str()))
+            let bundles = &self.visible.bundles;
+            let busiest = self.visible.pairs.iter().map(|p| p.rps).fold(0.0, f32::max);
+            for (k, p) in self.visible.pairs.iter().enumerate() {
+                // The pair's namespaces, in the order of `ways`.
+                let Some((first, second)) = p.ways.iter().flatten().next().map(|&b| {
+                    let b = &bundles[b];
+                    if p.ways[0].is_some() {
+                        (&b.from, &b.to)
+                    } else {
+                        (&b.to, &b.from)
+                    }
+                }) else {
+                    continue;
+                };
+                let (Some(from), Some(to)) =
+                    (boxes.get(first.as_str()), boxes.get(second.as_str()))
                 else {
                     continue;
                 };
-                let width = edge_width(b.rps);
-                let Some((a, tip)) = link_ends(*from, *to, width) else {
+                let Some((a, b)) = link_ends(*from, *to) else {
                     continue;
                 };
-                let colour = health_colour(b.health);
-                if b.plaintext_edges == 0 {
-                    batch.line(a, tip, width, colour, true);
+                let width = link_width(p.rps, busiest);
+                let colour = health_colour(p.health);
+                let dir = (b - a).normalized();
+                // Each end with traffic arriving gets an arrowhead, and the line stops at
+                // its back.
+                let head = 6.0 + width;
+                let (start, end) = (
+                    if p.ways[1].is_some() {
+                        a + dir * head
+                    } else {
+                        a
+                    },
+                    if p.ways[0].is_some() {
+                        b - dir * head
+                    } else {
+                        b
+                    },
+                );
+                if p.plaintext_edges == 0 {
+                    batch.line(start, end, width, colour, true);
                 } else {
                     // Unfeathered: dozens of links of short dashes are thousands of
                     // slivers, each costly on a software renderer.
-                    batch.dashed(a, tip, width, colour, [8.0, 5.0], false);
+                    batch.dashed(start, end, width, colour, [10.0, 6.0], false);
                 }
-                let dir = (tip - a).normalized();
-                batch.arrow(tip, dir, 8.0 + width, colour);
-                if b.denied_edges > 0 && b.health != Health::Denied {
+                for (way, tip, towards) in [(0, b, dir), (1, a, -dir)] {
+                    let Some(bundle) = p.ways[way] else {
+                        continue;
+                    };
+                    batch.arrow(tip, towards, head, colour);
+                    let bundle = &bundles[bundle];
+                    if animating && bundle.rps > 0.0 {
+                        let from = if way == 0 { a } else { b };
+                        dots.disc(
+                            traffic_dot(bundle.rps, 2 * k + way, from, tip, time),
+                            2.0 + width * 0.4,
+                            colour.linear_multiply(1.3),
+                        );
+                    }
+                }
+                if p.denied_edges > 0 && p.health != Health::Denied {
                     // Some denials inside a link that is otherwise fine.
-                    dots.disc(a + (tip - a) * 0.5, 3.0 + width * 0.5, DENIED);
+                    dots.disc(a + (b - a) * 0.5, 3.0 + width * 0.5, DENIED);
                 }
-                if animating && b.rps > 0.0 {
-                    dots.disc(
-                        traffic_dot(b.rps, k, a, tip, time),
-                        2.0 + width * 0.4,
-                        colour.linear_multiply(1.3),
-                    );
-                }
-                links.push(k, a, tip, width);
+                links.push(k, a, b, width);
             }
         }
         let backdrop = visuals.extreme_bg_color;
@@ -750,7 +816,8 @@ impl GraphView {
             let focus = [e.client, e.server]
                 .iter()
                 .any(|&id| Some(id) == self.selected || Some(id) == self.hovered);
-            if overview && e.bundle.is_some() && !focus {
+            if overview && !focus && (e.bundle.is_some() || e.inside) {
+                // Between namespaces: in a link; inside one: counted on its box.
                 continue;
             }
             let (Some(a), Some(b)) = (
@@ -815,7 +882,6 @@ impl GraphView {
         p: Pos2,
         view: View,
     ) -> bool {
-        let label = node_label(n);
         let colour = namespace_colour(namespace(n));
         let selected = self.selected == Some(n.id);
         let pinned = self.layout.is_pinned(n.id);
@@ -858,7 +924,9 @@ impl GraphView {
         let id = ui.scope_id().with(("node", n.id));
         let rect = Rect::from_center_size(p, Vec2::splat(radius * 2.0));
         let response = ui.interact(rect, id, Sense::click_and_drag());
-        response.widget_info(|| WidgetInfo::labeled(egui::Role::Button, true, &label));
+        // Labels are made only when asked for: formatting one per node per frame was a few
+        // per cent of a big graph's frame.
+        response.widget_info(|| WidgetInfo::labeled(egui::Role::Button, true, node_label(n)));
         if response.dragged() {
             let now = response
                 .interact_pointer_pos()
@@ -886,7 +954,7 @@ impl GraphView {
         let graph = mesh.graph();
         let now = mesh.now_us().unwrap_or(0);
         let response = response.on_hover_ui(|ui| {
-            ui.strong(&label);
+            ui.strong(node_label(n));
             if let Some(identity) = &n.identity {
                 ui.label(identity);
             }
