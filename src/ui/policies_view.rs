@@ -269,6 +269,7 @@ impl PoliciesView {
         self.load_bar(ui);
         ui.separator();
         egui::Panel::right("what_if")
+            .frame(software_gl::panel_frame(ui.style()))
             .resizable(true)
             .default_size(380.0)
             .show(ui, |ui| {
@@ -277,6 +278,7 @@ impl PoliciesView {
                     .show(ui, |ui| self.what_if_ui(ui));
             });
         egui::Panel::bottom("denials")
+            .frame(software_gl::panel_frame(ui.style()))
             .resizable(true)
             .default_size(220.0)
             .show(ui, |ui| denials_ui(ui, mesh));

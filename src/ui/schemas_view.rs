@@ -192,6 +192,7 @@ impl SchemasView {
         self.registry_bar(ui);
         ui.separator();
         egui::Panel::left("schemas_subjects")
+            .frame(software_gl::panel_frame(ui.style()))
             .resizable(true)
             .default_size(230.0)
             .show(ui, |ui| self.subject_list(ui, mesh));

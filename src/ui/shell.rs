@@ -238,16 +238,23 @@ impl Shell {
         if let Some(action) = self.palette.ui(&ctx, &actions) {
             self.perform(action, &ctx);
         }
-        egui::Panel::top("top_bar").show(ui, |ui| self.top_bar(ui));
-        egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar(ui));
+        egui::Panel::top("top_bar")
+            .frame(software_gl::panel_frame(ui.style()))
+            .show(ui, |ui| self.top_bar(ui));
+        egui::Panel::bottom("status_bar")
+            .frame(software_gl::panel_frame(ui.style()))
+            .show(ui, |ui| self.status_bar(ui));
         if self.log.open {
             egui::Panel::bottom("log")
+                .frame(software_gl::panel_frame(ui.style()))
                 .resizable(true)
                 .default_size(180.0)
                 .show(ui, |ui| self.log.ui(ui, log_panel::buffer()));
         }
         if self.welcome {
-            egui::Panel::top("welcome").show(ui, |ui| self.welcome_ui(ui));
+            egui::Panel::top("welcome")
+                .frame(software_gl::panel_frame(ui.style()))
+                .show(ui, |ui| self.welcome_ui(ui));
         }
         software_gl::central_panel(ui.style()).show(ui, |ui| match self.tab {
             Tab::Graph => self.graph.ui(ui, &self.mesh),

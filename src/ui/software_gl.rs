@@ -1,15 +1,20 @@
 //! Keeping frames cheap on a software renderer (Mesa's llvmpipe: this machine, virtual
 //! machines, remote desktops), where every pixel painted and every page faulted in is CPU.
 //!
-//! The renderer clears to the theme's panel colour and central panels are transparent: a
+//! The renderer clears to the theme's panel colour and panels are transparent: a
 //! full-window fill costs several milliseconds per frame, and the shell and every view each
-//! painted one under the other.
+//! painted one under the other; the bars and side panels were another tenth of the window.
 
 use egui::{CentralPanel, Color32, Frame, Style, Visuals};
 
 /// A central panel with the usual margins and no fill.
 pub fn central_panel(style: &Style) -> CentralPanel {
     CentralPanel::default().frame(Frame::central_panel(style).fill(Color32::TRANSPARENT))
+}
+
+/// A top, bottom or side panel's usual frame, with no fill.
+pub fn panel_frame(style: &Style) -> Frame {
+    Frame::side_top_panel(style).fill(Color32::TRANSPARENT)
 }
 
 /// What the frame is cleared to: the colour the panels' fill would have painted.

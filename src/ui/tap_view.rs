@@ -152,6 +152,7 @@ impl TapView {
         }
         if self.selected.is_some() {
             egui::Panel::right("tap_details")
+                .frame(software_gl::panel_frame(ui.style()))
                 .resizable(true)
                 .default_size(420.0)
                 .show(ui, |ui| self.details_ui(ui, mesh));

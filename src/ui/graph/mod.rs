@@ -400,12 +400,15 @@ impl GraphView {
         self.sync(mesh, time);
         self.step_layout();
 
-        egui::Panel::top("graph_toolbar").show(ui, |ui| self.toolbar_ui(ui, mesh));
+        egui::Panel::top("graph_toolbar")
+            .frame(software_gl::panel_frame(ui.style()))
+            .show(ui, |ui| self.toolbar_ui(ui, mesh));
         if self
             .selected
             .is_some_and(|id| mesh.graph().node(id).is_some())
         {
             egui::Panel::right("graph_details")
+                .frame(software_gl::panel_frame(ui.style()))
                 .resizable(true)
                 .default_size(280.0)
                 .show(ui, |ui| self.details_ui(ui, mesh));
