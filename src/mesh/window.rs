@@ -53,10 +53,14 @@ impl<T: Default> Window<T> {
     /// (bucket start in µs, contents); `None` for a bucket nothing fell into.
     pub fn iter(&self, end_us: i64) -> impl Iterator<Item = (i64, Option<&T>)> + '_ {
         let end = end_us.div_euclid(self.bucket_us);
-        let len = self.slots.len() as i64;
-        (end - len + 1..=end).map(move |b| {
-            let i = b.rem_euclid(len) as usize;
+        let len = self.slots.len();
+        let start = end - len as i64 + 1;
+        // One division, then the slot index steps round: this runs for every edge whenever
+        // the graph view refreshes its rates.
+        let mut i = start.rem_euclid(len as i64) as usize;
+        (start..=end).map(move |b| {
             let slot = (self.stamps[i] == b).then(|| &self.slots[i]);
+            i = if i + 1 == len { 0 } else { i + 1 };
             (b * self.bucket_us, slot)
         })
     }

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use foldhash::HashMap;
+
 use egui::{Pos2, Rect, Vec2};
 
 use super::filter::{Health, ShownEdge};
@@ -36,7 +38,7 @@ pub fn bundle<'a>(
     edges: &mut [ShownEdge],
     namespace_of: impl Fn(NodeId) -> Option<&'a str>,
 ) -> Vec<Bundle> {
-    let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::default();
     let mut bundles: Vec<Bundle> = Vec::new();
     for e in edges.iter_mut() {
         e.bundle = None;

@@ -148,7 +148,10 @@ impl Visible {
                 && a == b
             {
                 e.inside = true;
-                let ns = inside.entry(a.to_string()).or_default();
+                if !inside.contains_key(a) {
+                    inside.insert(a.to_string(), Inside::default());
+                }
+                let ns = inside.get_mut(a).expect("just inserted");
                 ns.edges += 1;
                 ns.denied_edges += usize::from(e.denied > 0);
             }
