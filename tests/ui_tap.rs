@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
+use meshlens::mesh::{Budget, Mesh};
 use meshlens::tap::{Endpoint, Event, Inspection, MessageSide, TriedAuthz};
 use meshlens::ui::shell::{Shell, Tab};
 
@@ -247,6 +248,67 @@ fn scrolling_up_pauses_and_jump_to_newest_resumes() {
     h.get_by_label("Follow newest").click();
     h.run_steps(2);
     assert!(!h.state().tap.follow);
+}
+
+#[test]
+fn a_followed_flood_shows_at_each_step_the_rows_laid_out_at_the_step_before() {
+    let mut h = harness(shell());
+    h.run_steps(3);
+    h.get_by_label("#79");
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    for i in 200..600 {
+        h.state_mut().apply(&request(i, &web, &orders));
+    }
+    h.step();
+    assert_eq!(
+        h.state().tap.following_through(),
+        Some(79),
+        "a flood's newest rows are laid out for a step before they show"
+    );
+    h.step();
+    assert_eq!(h.state().tap.following_through(), Some(479));
+    h.step();
+    h.get_by_label("#479");
+    // A few new events show at the next step.
+    h.state_mut().apply(&request(600, &web, &orders));
+    h.run_steps(2);
+    assert_eq!(h.state().tap.following_through(), Some(480));
+    h.get_by_label("#480");
+}
+
+#[test]
+fn a_followed_full_log_keeps_the_shown_rows_on_screen_while_it_drops_the_oldest() {
+    let mut s = Shell::new("test events");
+    s.mesh = Mesh::new(Budget {
+        log_capacity: 300,
+        ..Budget::default()
+    });
+    s.welcome = false;
+    s.tab = Tab::Tap;
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    for i in 0..300 {
+        s.apply(&request(i, &web, &orders));
+    }
+    let mut h = harness(s);
+    h.run_steps(3);
+    h.get_by_label("#299");
+    for round in 0..4u64 {
+        let shown = h.state().tap.following_through().expect("following");
+        for i in 0..150 {
+            h.state_mut()
+                .apply(&request(1000 + round * 150 + i, &web, &orders));
+        }
+        // The log dropped 150 rows from the top: the rows shown until the next step
+        // stay where they were.
+        h.step();
+        h.get_by_label(&format!("#{shown}"));
+        h.run_steps(2);
+        let newest = h.state().mesh.log().next_seq() - 1;
+        assert_eq!(h.state().tap.following_through(), Some(newest));
+        h.get_by_label(&format!("#{newest}"));
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod schemas_view;
 pub mod shell;
 pub mod software_gl;
 pub mod sources_view;
+pub mod tap_cells;
 pub mod tap_export;
 pub mod tap_inspector;
 pub mod tap_rows;

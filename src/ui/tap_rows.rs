@@ -13,34 +13,98 @@ use crate::mesh::query::Query;
 const FRAME_BUDGET: Duration = Duration::from_millis(6);
 
 /// A table following a flood moves on at most this often (seconds). Every step brings a
-/// screenful of new rows, each laid out anew, and no one reads 6,000 rows a second; between
-/// steps the rows on screen are the same and cost little to draw.
-pub const FOLLOW_STEP_S: f64 = 0.05;
+/// screenful of new rows, and no one reads 6,000 rows a second; between steps the rows on
+/// screen are the same and cost little to draw.
+pub const FOLLOW_STEP_S: f64 = 0.1;
+/// New events a step shows at once, without laying them out a step ahead.
+const FEW: u64 = 8;
 
-/// Paces a followed table: which newest event it shows.
+/// Paces a followed table. Under a flood it runs one step behind: at each step it shows the
+/// rows that were newest at the step before, whose text was laid out in between
+/// (`tap_cells`). A quiet stream shows each event at once.
 #[derive(Debug, Default)]
 pub struct FollowPace {
-    /// The newest event shown, and when (egui time) that was decided.
+    /// The newest event shown, and when (egui time) the table last moved on.
     shown: Option<(u64, f64)>,
+    /// The newest event when the table last moved on: what the next step shows.
+    next: Option<u64>,
+}
+
+/// What a followed table shows this frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paced {
+    /// The newest event to show.
+    pub shown: Option<u64>,
+    /// The newest event of the next step, when that will be a newer one: lay out its rows.
+    pub next: Option<u64>,
+    /// The table moved on this frame.
+    pub moved: bool,
+    /// Seconds until the next step, when one is due (for a repaint then).
+    pub wait: Option<f64>,
 }
 
 impl FollowPace {
-    /// The newest event to show at `now` when `newest` is the newest matching one, and how
-    /// long until a newer one may be shown (for a repaint then).
-    pub fn step(&mut self, newest: Option<u64>, now: f64) -> (Option<u64>, Option<f64>) {
+    /// The newest event the table shows.
+    pub fn shown(&self) -> Option<u64> {
+        self.shown.map(|(seq, _)| seq)
+    }
+
+    /// `newest`: the newest matching event at `now`.
+    pub fn step(&mut self, newest: Option<u64>, now: f64) -> Paced {
         let Some(newest) = newest else {
-            self.shown = None;
-            return (None, None);
+            *self = FollowPace::default();
+            return Paced {
+                shown: None,
+                next: None,
+                moved: false,
+                wait: None,
+            };
         };
+        let mut moved = false;
         match self.shown {
-            Some((seq, at)) if seq != newest && now - at < FOLLOW_STEP_S => {
-                (Some(seq), Some(FOLLOW_STEP_S - (now - at)))
+            Some((shown, _)) if shown == newest => {}
+            Some((shown, at)) if now - at < FOLLOW_STEP_S => {
+                // Too soon: the same rows again.
+                let next = self.next.filter(|&n| n > shown);
+                return Paced {
+                    shown: Some(shown),
+                    next,
+                    moved,
+                    wait: Some(FOLLOW_STEP_S - (now - at)),
+                };
             }
-            Some((seq, _)) if seq == newest => (Some(seq), None),
-            _ => {
+            Some((shown, _)) => match self.next.filter(|&n| n > shown) {
+                // A flood: show what was newest a step ago, laid out since.
+                Some(prepared) => {
+                    self.shown = Some((prepared, now));
+                    self.next = Some(newest);
+                    moved = true;
+                }
+                // A few new events (or fewer, after a new query): show them at once.
+                None if newest.saturating_sub(shown) <= FEW => {
+                    self.shown = Some((newest, now));
+                    self.next = Some(newest);
+                    moved = true;
+                }
+                // A flood begins: lay out its newest rows for a step first.
+                None => {
+                    self.shown = Some((shown, now));
+                    self.next = Some(newest);
+                }
+            },
+            None => {
                 self.shown = Some((newest, now));
-                (Some(newest), None)
+                self.next = Some(newest);
+                moved = true;
             }
+        }
+        let shown = self.shown.map(|(s, _)| s);
+        let next = self.next.filter(|&n| Some(n) > shown);
+        Paced {
+            shown,
+            next,
+            moved,
+            wait: next.map(|_| FOLLOW_STEP_S),
         }
     }
 }
@@ -155,29 +219,41 @@ impl FilteredRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_followed_flood_moves_on_at_most_once_a_step() {
-        let mut pace = FollowPace::default();
-        assert_eq!(pace.step(None, 0.0), (None, None));
-        assert_eq!(pace.step(Some(10), 1.0), (Some(10), None));
-        let (shown, wait) = pace.step(Some(90), 1.01);
-        assert_eq!(shown, Some(10), "too soon: the same rows again");
-        assert!((wait.unwrap() - 0.04).abs() < 1e-9);
-        assert_eq!(pace.step(Some(200), 1.05), (Some(200), None));
-        assert_eq!(
-            pace.step(Some(200), 1.051),
-            (Some(200), None),
-            "nothing new: nothing to wait for"
-        );
-        assert_eq!(
-            pace.step(Some(201), 1.2),
-            (Some(201), None),
-            "a quiet stream shows each event at once"
-        );
-    }
     use crate::mesh::testing::request;
     use crate::tap::Direction;
+
+    #[test]
+    fn a_followed_flood_runs_one_step_behind_and_a_quiet_stream_does_not() {
+        let mut pace = FollowPace::default();
+        assert_eq!(pace.step(None, 0.0).shown, None);
+        let at = |p: Paced| (p.shown, p.next, p.moved);
+        assert_eq!(at(pace.step(Some(10), 1.0)), (Some(10), None, true));
+        // A quiet stream: a few new events show as soon as a step is due.
+        let soon = pace.step(Some(13), 1.015625);
+        assert_eq!(at(soon), (Some(10), None, false), "too soon");
+        assert!((soon.wait.unwrap() - (FOLLOW_STEP_S - 0.015625)).abs() < 1e-9);
+        assert_eq!(at(pace.step(Some(13), 1.25)), (Some(13), None, true));
+        // A flood: its newest rows are laid out for a step, then shown.
+        let begins = pace.step(Some(300), 1.5);
+        assert_eq!(at(begins), (Some(13), Some(300), false));
+        assert_eq!(begins.wait, Some(FOLLOW_STEP_S));
+        assert_eq!(
+            at(pace.step(Some(400), 1.515625)),
+            (Some(13), Some(300), false)
+        );
+        assert_eq!(
+            at(pace.step(Some(700), 1.5625)),
+            (Some(300), Some(700), true)
+        );
+        assert_eq!(
+            at(pace.step(Some(900), 1.625)),
+            (Some(700), Some(900), true)
+        );
+        // The flood stops: the last rows show one step later, then nothing is due.
+        assert_eq!(at(pace.step(Some(900), 1.6875)), (Some(900), None, true));
+        let after = pace.step(Some(900), 2.0);
+        assert_eq!((at(after), after.wait), ((Some(900), None, false), None));
+    }
 
     #[test]
     fn rows_follow_the_query_new_events_and_eviction() {

@@ -3,22 +3,25 @@
 //! selected event in a side panel and the shown rows exportable.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use egui::{Align, RichText, TextEdit};
+use egui::{Align, TextEdit, Ui, Visuals};
 use egui_extras::{Column, TableBuilder};
 
 use super::file_dialog::{Browse, Mode};
 use super::outcome::outcome_ui;
 use super::software_gl;
+use super::tap_cells::{self, CellText, TITLES, clock};
 use super::tap_export::{Export, Format};
 use super::tap_inspector::EventDetail;
 use super::tap_rows::{FilteredRows, FollowPace};
 use crate::mesh::Mesh;
 use crate::mesh::query::{Query, QueryError, SYNTAX_HELP};
 use crate::sources::registry_watch::Snapshot;
-use crate::tap::{Endpoint, EventKind};
 
 const ROW_HEIGHT: f32 = 20.0;
+/// How long a frame may spend laying out the next step's rows.
+const PREPARE_BUDGET: Duration = Duration::from_millis(2);
 
 #[derive(Debug)]
 pub struct TapView {
@@ -32,9 +35,13 @@ pub struct TapView {
     pub export: Export,
     pub show_export: bool,
     rows: FilteredRows,
-    /// The newest row scrolled to while following.
-    followed: Option<u64>,
+    /// While following, the event in the table's top row: where the rows stay when
+    /// following stops.
+    pinned_top: Option<u64>,
     pace: FollowPace,
+    cells: CellText,
+    /// The next step's newest row, once its rows' text is laid out.
+    prepared: Option<u64>,
     /// The selected event, decoded once.
     detail: Option<EventDetail>,
     /// The registry the Schemas view last loaded, for the inspector's writer schemas.
@@ -54,8 +61,10 @@ impl Default for TapView {
             export: Export::default(),
             show_export: false,
             rows: FilteredRows::default(),
-            followed: None,
+            pinned_top: None,
             pace: FollowPace::default(),
+            cells: CellText::default(),
+            prepared: None,
             detail: None,
             registry: None,
             registry_loading: false,
@@ -64,61 +73,16 @@ impl Default for TapView {
     }
 }
 
-fn kind(k: EventKind) -> &'static str {
-    match k {
-        EventKind::RequestStart => "request",
-        EventKind::ResponseStart => "response",
-        EventKind::ResponseEnd => "end",
-        EventKind::TcpOpen => "tcp open",
-        EventKind::TcpClose => "tcp close",
-        EventKind::Lost => "lost",
-    }
-}
-
-/// `HH:MM:SS.mmm` (UTC) of a microsecond timestamp.
-fn clock(time_us: i64) -> String {
-    let ms = time_us.div_euclid(1000);
-    let s = ms.div_euclid(1000);
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        s.rem_euclid(86_400) / 3600,
-        s.rem_euclid(3600) / 60,
-        s.rem_euclid(60),
-        ms.rem_euclid(1000)
-    )
-}
-
-/// The workload's name; else the service account and namespace its identity proves (an
-/// inbound proxy knows its client only by identity); else the address.
-/// How a row names a side, as the graph does (`namespace/workload`). An inbound proxy
-/// knows its client by identity only: the graph knows which workload holds that identity
-/// when the client's own proxy reported it too, so one caller has one name in every row.
-fn endpoint(e: &Endpoint, mesh: &Mesh) -> String {
-    let graph = mesh.graph();
-    let node = e.identity.as_deref().and_then(|i| graph.find(i));
-    let workload = e
-        .workload
-        .as_deref()
-        .map(|w| (e.namespace.as_deref(), w))
-        .or_else(|| node.and_then(|n| Some((n.namespace.as_deref(), n.workload.as_deref()?))));
-    match workload {
-        Some((Some(ns), w)) => format!("{ns}/{w}"),
-        Some((None, w)) => w.to_string(),
-        None => match e
-            .identity
-            .as_deref()
-            .and_then(|i| i.split_once(".serviceaccount."))
-        {
-            Some((sa_ns, _)) => sa_ns.to_string(),
-            None => e.addr.clone(),
-        },
-    }
-}
-
 impl TapView {
     /// The rows currently shown, as sequence numbers, oldest first.
     pub fn shown(&self, mesh: &Mesh) -> Vec<u64> {
         self.rows.all(mesh.log())
+    }
+
+    /// While following: the newest event the table shows, which under a flood is a step
+    /// behind the newest held.
+    pub fn following_through(&self) -> Option<u64> {
+        self.follow.then(|| self.pace.shown()).flatten()
     }
 
     /// The selected event as the inspector shows it.
@@ -280,20 +244,59 @@ impl TapView {
         self.browse.problem_ui(ui, "export");
     }
 
-    fn table_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+    /// Paces a followed table and lays out its next step's rows (`fit` of them) a little
+    /// each frame; returns how many rows the table shows up to its newest.
+    fn follow_step(&mut self, ui: &Ui, mesh: &Mesh, fit: usize, visuals: &Visuals) -> usize {
         let log = mesh.log();
-        let mut rows = self.rows.len(log);
-        if self.follow {
-            let newest = self.rows.seq(log, rows.wrapping_sub(1));
-            let (shown, wait) = self.pace.step(newest, ui.input(|i| i.time));
-            if let Some(seq) = shown {
-                rows = self.rows.len_through(log, seq);
-            }
-            if let Some(wait) = wait {
-                ui.ctx()
-                    .request_repaint_after(std::time::Duration::from_secs_f64(wait));
+        let all = self.rows.len(log);
+        let paced = self.pace.step(
+            self.rows.seq(log, all.wrapping_sub(1)),
+            ui.input(|i| i.time),
+        );
+        if paced.moved {
+            self.cells.next_step();
+        }
+        if let Some(next) = paced.next
+            && self.prepared != Some(next)
+        {
+            let end = self.rows.len_through(log, next);
+            let (table_rows, cells) = (&self.rows, &mut self.cells);
+            // Newest first: those show even when the table is short.
+            let upcoming = (end.saturating_sub(fit)..end)
+                .rev()
+                .filter_map(|i| table_rows.seq(log, i))
+                .filter_map(|seq| Some((seq, log.get(seq)?)))
+                .flat_map(|(seq, e)| tap_cells::row(seq, &e, mesh, visuals));
+            if cells.prepare(ui, upcoming, Instant::now() + PREPARE_BUDGET) {
+                self.prepared = Some(next);
             }
         }
+        if let Some(wait) = paced.wait {
+            ui.ctx()
+                .request_repaint_after(Duration::from_secs_f64(wait));
+        }
+        paced
+            .shown
+            .map_or(all, |seq| self.rows.len_through(log, seq))
+    }
+
+    fn table_ui(&mut self, ui: &mut egui::Ui, mesh: &Mesh) {
+        let log = mesh.log();
+        let all = self.rows.len(log);
+        let visuals = ui.visuals().clone();
+        let pitch = ROW_HEIGHT + ui.spacing().item_spacing.y;
+        // The rows that fit under the header.
+        let fit = ((ui.available_height() - pitch) / pitch).floor().max(1.0) as usize;
+        // Following, the table is the screenful ending at the shown row, never scrolled:
+        // its rows keep their places while new events arrive and a full log drops old
+        // ones, so a frame between steps draws the same text as the last.
+        let (count, first) = if self.follow {
+            let through = self.follow_step(ui, mesh, fit, &visuals);
+            let count = fit.min(through);
+            (count, through - count)
+        } else {
+            (all, 0)
+        };
         // A click anywhere on a row selects it, so cell text must not take the click.
         ui.style_mut().interaction.selectable_labels = false;
         let mut table = TableBuilder::new(ui)
@@ -313,117 +316,46 @@ impl TapView {
             .column(Column::auto().at_least(60.0))
             .column(Column::initial(150.0).clip(true))
             .column(Column::remainder().at_least(60.0));
-        // Scrolled only when the newest row changed: asking every frame makes the scroll
-        // area repaint forever.
-        let newest = self.rows.seq(log, rows.wrapping_sub(1));
-        if self.follow && rows > 0 && self.followed != newest {
-            table = table.scroll_to_row(rows - 1, Some(Align::BOTTOM));
+        if self.follow {
+            table = table.vertical_scroll_offset(0.0);
+            self.pinned_top = self.rows.seq(log, first);
+        } else if let Some(top) = self.pinned_top.take()
+            && let Some(i) = self.rows.row_of(log, top)
+        {
+            // Following just stopped: the rows stay where they were.
+            table = table.vertical_scroll_offset(i as f32 * pitch);
         }
-        self.followed = if self.follow { newest } else { None };
         let mut clicked = None;
         table
             .header(ROW_HEIGHT, |mut h| {
-                for title in [
-                    "#",
-                    "time",
-                    "event",
-                    "source -> destination",
-                    "method",
-                    "path",
-                    "status",
-                    "latency",
-                    "decision",
-                    "subject@version",
-                    "valid",
-                ] {
+                for title in TITLES {
                     h.col(|ui| {
                         ui.strong(title);
                     });
                 }
             })
             .body(|body| {
-                body.rows(ROW_HEIGHT, rows, |mut row| {
-                    let Some(seq) = self.rows.seq(log, row.index()) else {
+                let (table_rows, cells, selected) = (&self.rows, &mut self.cells, self.selected);
+                body.rows(ROW_HEIGHT, count, |mut row| {
+                    let Some(seq) = table_rows.seq(log, first + row.index()) else {
                         return;
                     };
                     let Some(e) = log.get(seq) else { return };
-                    row.set_selected(self.selected == Some(seq));
+                    row.set_selected(selected == Some(seq));
+                    let [number, rest @ ..] = tap_cells::row(seq, &e, mesh, &visuals);
                     row.col(|ui| {
-                        if ui
-                            .selectable_label(self.selected == Some(seq), format!("#{seq}"))
-                            .clicked()
-                        {
+                        let number = cells.galley(ui, number);
+                        if ui.selectable_label(selected == Some(seq), number).clicked() {
                             clicked = Some(seq);
                         }
                     });
-                    row.col(|ui| {
-                        ui.label(clock(e.time_us));
-                    });
-                    row.col(|ui| {
-                        ui.label(kind(e.kind));
-                    });
-                    row.col(|ui| {
-                        ui.label(format!(
-                            "{} -> {}",
-                            endpoint(&e.source, mesh),
-                            endpoint(&e.destination, mesh)
-                        ));
-                    });
-                    let http = e.http.as_ref();
-                    row.col(|ui| {
-                        ui.label(http.map(|h| h.method.as_str()).unwrap_or(""));
-                    });
-                    row.col(|ui| {
-                        ui.label(http.map(|h| h.path.as_str()).unwrap_or(""));
-                    });
-                    row.col(|ui| {
-                        if let Some(s) = http.and_then(|h| h.status) {
-                            let text = RichText::new(s.to_string());
-                            ui.label(match s {
-                                500.. => text.color(ui.visuals().error_fg_color),
-                                400..500 => text.color(ui.visuals().warn_fg_color),
-                                _ => text,
-                            });
-                        }
-                    });
-                    row.col(|ui| {
-                        if let Some(l) = http.and_then(|h| h.latency_us) {
-                            ui.label(format!("{:.1} ms", l as f64 / 1000.0));
-                        }
-                    });
-                    row.col(|ui| {
-                        if let Some(d) = &e.decision {
-                            let text = RichText::new(&d.verdict);
-                            ui.label(if d.verdict == "allow" {
-                                text
-                            } else {
-                                text.color(ui.visuals().error_fg_color)
-                            });
-                        }
-                    });
-                    row.col(|ui| {
-                        let subjects: Vec<String> = e
-                            .avro
-                            .iter()
-                            .filter_map(|a| {
-                                let s = a.subject.as_deref()?;
-                                Some(match a.version {
-                                    Some(v) => format!("{s}@{v}"),
-                                    None => s.to_string(),
-                                })
-                            })
-                            .collect();
-                        ui.label(subjects.join(", "));
-                    });
-                    row.col(|ui| {
-                        if !e.avro.is_empty() {
-                            if e.avro.iter().all(|a| a.valid) {
-                                ui.label("valid");
-                            } else {
-                                ui.colored_label(ui.visuals().error_fg_color, "invalid");
+                    for cell in rest {
+                        row.col(|ui| {
+                            if !cell.0.is_empty() {
+                                ui.label(cells.galley(ui, cell));
                             }
-                        }
-                    });
+                        });
+                    }
                     if row.response().clicked() {
                         clicked = Some(seq);
                     }
