@@ -299,8 +299,10 @@ impl TapView {
         };
         // A click anywhere on a row selects it, so cell text must not take the click.
         ui.style_mut().interaction.selectable_labels = false;
+        // Not striped: the stripes filled half the table every frame, which a software
+        // renderer paid for with as much CPU as everything else in the view together.
         let mut table = TableBuilder::new(ui)
-            .striped(true)
+            .striped(false)
             .animate_scrolling(false)
             .resizable(true)
             .sense(egui::Sense::click())
