@@ -902,8 +902,13 @@ impl GraphView {
         } else {
             Color32::from_gray(140)
         };
-        ink.discs
-            .ringed(p, radius, fill, stroke.width, stroke.color);
+        if self.detail == Detail::Full || selected || drifting {
+            ink.discs
+                .ringed(p, radius, fill, stroke.width, stroke.color);
+        } else {
+            // Zoomed out, a ring is a pixel wide and drawing it is a second square per node.
+            ink.discs.disc(p, radius, fill);
+        }
         let painter = ink.painter;
         if pinned {
             // A map pin: a head and a needle, at the node's top right.
