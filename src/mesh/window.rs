@@ -5,9 +5,9 @@
 #[derive(Debug, Clone)]
 pub struct Window<T> {
     bucket_us: i64,
-    slots: Vec<T>,
-    /// The bucket number (time / bucket_us) each slot holds, `i64::MIN` when never used.
-    stamps: Vec<i64>,
+    /// Each slot with the bucket number (time / bucket_us) it holds, `i64::MIN` when never
+    /// used. Side by side in one block: reading thousands of edges' rates is cache misses.
+    slots: Box<[(i64, T)]>,
     newest: i64,
 }
 
@@ -17,8 +17,7 @@ impl<T: Default> Window<T> {
         let len = len.max(1);
         Window {
             bucket_us: bucket_us.max(1),
-            slots: (0..len).map(|_| T::default()).collect(),
-            stamps: vec![i64::MIN; len],
+            slots: (0..len).map(|_| (i64::MIN, T::default())).collect(),
             newest: i64::MIN,
         }
     }
@@ -41,12 +40,11 @@ impl<T: Default> Window<T> {
             return None;
         }
         self.newest = self.newest.max(b);
-        let i = b.rem_euclid(len) as usize;
-        if self.stamps[i] != b {
-            self.stamps[i] = b;
-            self.slots[i] = T::default();
+        let slot = &mut self.slots[b.rem_euclid(len) as usize];
+        if slot.0 != b {
+            *slot = (b, T::default());
         }
-        Some(&mut self.slots[i])
+        Some(&mut slot.1)
     }
 
     /// The window's buckets ending with the one holding `end_us`, oldest first, as
@@ -59,7 +57,8 @@ impl<T: Default> Window<T> {
         // the graph view refreshes its rates.
         let mut i = start.rem_euclid(len as i64) as usize;
         (start..=end).map(move |b| {
-            let slot = (self.stamps[i] == b).then(|| &self.slots[i]);
+            let (stamp, slot) = &self.slots[i];
+            let slot = (*stamp == b).then_some(slot);
             i = if i + 1 == len { 0 } else { i + 1 };
             (b * self.bucket_us, slot)
         })
