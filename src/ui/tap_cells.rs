@@ -207,15 +207,6 @@ impl CellText {
         self.galleys.retain(|_, (_, used)| *used >= keep_from);
     }
 
-    /// How many cells are laid out.
-    pub fn len(&self) -> usize {
-        self.galleys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.galleys.is_empty()
-    }
-
     fn lay_out(&self, ui: &Ui, (text, colour): &Cell) -> Arc<Galley> {
         let font = self.font.clone().map(|(f, _)| f).unwrap_or_default();
         // The placeholder takes the theme's text colour where the galley is painted.

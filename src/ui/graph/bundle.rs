@@ -122,7 +122,7 @@ pub fn pairs(bundles: &[Bundle]) -> Vec<Pair> {
         let p = &mut pairs[p];
         p.ways[way] = Some(k);
         p.rps += b.rps;
-        p.health = p.health.worse(b.health);
+        p.health = p.health.max(b.health);
         p.denied_edges += b.denied_edges;
         p.plaintext_edges += b.plaintext_edges;
     }

@@ -29,7 +29,8 @@ pub fn namespace(n: &Node) -> &str {
     n.namespace.as_deref().unwrap_or(NO_NAMESPACE)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered from fine to most alarming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Health {
     Ok,
     Failing,
@@ -39,20 +40,6 @@ pub enum Health {
 impl Health {
     fn of(e: &Edge) -> Health {
         Health::of_counts(e.requests, e.successes, e.denied)
-    }
-
-    /// The more alarming of two.
-    pub fn worse(self, other: Health) -> Health {
-        let rank = |h| match h {
-            Health::Ok => 0,
-            Health::Failing => 1,
-            Health::Denied => 2,
-        };
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
     }
 
     /// Denied when at least one request in twenty was denied, failing under 95 % success.
