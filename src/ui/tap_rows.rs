@@ -241,17 +241,11 @@ mod tests {
             at(pace.step(Some(400), 1.515625)),
             (Some(13), Some(300), false)
         );
-        assert_eq!(
-            at(pace.step(Some(700), 1.5625)),
-            (Some(300), Some(700), true)
-        );
-        assert_eq!(
-            at(pace.step(Some(900), 1.625)),
-            (Some(700), Some(900), true)
-        );
+        assert_eq!(at(pace.step(Some(700), 1.75)), (Some(300), Some(700), true));
+        assert_eq!(at(pace.step(Some(900), 2.0)), (Some(700), Some(900), true));
         // The flood stops: the last rows show one step later, then nothing is due.
-        assert_eq!(at(pace.step(Some(900), 1.6875)), (Some(900), None, true));
-        let after = pace.step(Some(900), 2.0);
+        assert_eq!(at(pace.step(Some(900), 2.25)), (Some(900), None, true));
+        let after = pace.step(Some(900), 2.5);
         assert_eq!((at(after), after.wait), ((Some(900), None, false), None));
     }
 
