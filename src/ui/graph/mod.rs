@@ -233,13 +233,23 @@ fn health_colour(h: Health) -> Color32 {
 
 /// A stable colour per namespace.
 fn namespace_colour(ns: &str) -> Color32 {
+    egui::ecolor::Hsva::new(namespace_hue(ns), 0.45, 0.75, 1.0).into()
+}
+
+/// The namespace's colour for its box's label: the pastel reads on a dark background but
+/// not on a light one.
+fn namespace_text_colour(ns: &str, dark: bool) -> Color32 {
+    let (saturation, value) = if dark { (0.45, 0.75) } else { (0.7, 0.45) };
+    egui::ecolor::Hsva::new(namespace_hue(ns), saturation, value, 1.0).into()
+}
+
+fn namespace_hue(ns: &str) -> f32 {
     let h = ns
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     // Mixed, so names that differ in one letter (ns-1, ns-2) get far-apart hues.
     let h = (h ^ (h >> 15)).wrapping_mul(0x2C1B_3C6D);
-    let hue = ((h >> 12) % 360) as f32 / 360.0;
-    egui::ecolor::Hsva::new(hue, 0.45, 0.75, 1.0).into()
+    ((h >> 12) % 360) as f32 / 360.0
 }
 
 fn edge_width(rps: f32) -> f32 {
@@ -589,7 +599,7 @@ impl GraphView {
                 )
             })
             .collect();
-        self.boxes_ui(&painter, &boxes);
+        self.boxes_ui(&painter, &boxes, visuals.dark_mode);
         let time = ui.input(|i| i.time);
         let disc = self
             .disc
@@ -656,7 +666,7 @@ impl GraphView {
     ///
     /// Zoomed out, boxes are outlines only: filling a large mesh's boxes is most of the
     /// window's pixels again, which a software renderer pays for in every frame.
-    fn boxes_ui(&self, painter: &egui::Painter, boxes: &BTreeMap<&str, Rect>) {
+    fn boxes_ui(&self, painter: &egui::Painter, boxes: &BTreeMap<&str, Rect>, dark: bool) {
         let full = self.detail == Detail::Full;
         for (&ns, &b) in boxes {
             let colour = namespace_colour(ns);
@@ -673,6 +683,7 @@ impl GraphView {
                 egui::StrokeKind::Inside,
             );
             if self.detail == Detail::Full || b.width() > 60.0 {
+                let colour = namespace_text_colour(ns, dark);
                 let at = b.left_top() + Vec2::new(8.0, 4.0);
                 let font = FontId::proportional(12.0);
                 let inside = self.visible.inside.get(ns).copied().unwrap_or_default();
