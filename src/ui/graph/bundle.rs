@@ -31,21 +31,44 @@ pub struct Bundle {
     pub plaintext_edges: usize,
 }
 
+/// The edges whose two ends are in one namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inside {
+    pub edges: usize,
+    /// Edges with a request denied.
+    pub denied_edges: usize,
+}
+
+/// What `bundle` makes of the edges.
+#[derive(Debug, Default)]
+pub struct Folded {
+    pub bundles: Vec<Bundle>,
+    /// The edges inside each namespace, by namespace.
+    pub inside: BTreeMap<String, Inside>,
+}
+
 /// Folds the edges whose ends are in two different namespaces into bundles, and marks
-/// each such edge with its bundle's index. `namespace_of` gives `None` for a node that
-/// belongs to no namespace: its edges stay single.
+/// each such edge with its bundle's index; counts and marks the edges inside a namespace.
+/// `namespace_of` gives `None` for a node that belongs to no namespace: its edges stay
+/// single.
 pub fn bundle<'a>(
     edges: &mut [ShownEdge],
     namespace_of: impl Fn(NodeId) -> Option<&'a str>,
-) -> Vec<Bundle> {
+) -> Folded {
     let mut index: HashMap<(&str, &str), usize> = HashMap::default();
     let mut bundles: Vec<Bundle> = Vec::new();
+    let mut inside: HashMap<&str, Inside> = HashMap::default();
     for e in edges.iter_mut() {
         e.bundle = None;
+        e.inside = false;
         let (Some(from), Some(to)) = (namespace_of(e.client), namespace_of(e.server)) else {
             continue;
         };
         if from == to {
+            e.inside = true;
+            let ns = inside.entry(from).or_default();
+            ns.edges += 1;
+            ns.denied_edges += usize::from(e.denied > 0);
             continue;
         }
         let k = *index.entry((from, to)).or_insert_with(|| {
@@ -82,7 +105,13 @@ pub fn bundle<'a>(
         }
         e.bundle = Some(k);
     }
-    bundles
+    Folded {
+        bundles,
+        inside: inside
+            .into_iter()
+            .map(|(ns, counts)| (ns.to_string(), counts))
+            .collect(),
+    }
 }
 
 /// The two directions between a pair of namespaces, drawn as one link: a pair of busy
@@ -90,6 +119,8 @@ pub fn bundle<'a>(
 /// twice as much for the same picture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pair {
+    /// The two namespaces, in name order.
+    pub namespaces: [String; 2],
     /// The bundles from the first namespace to the second and back, when there is traffic.
     pub ways: [Option<usize>; 2],
     pub rps: f32,
@@ -111,6 +142,7 @@ pub fn pairs(bundles: &[Bundle]) -> Vec<Pair> {
         };
         let p = *index.entry(key).or_insert_with(|| {
             pairs.push(Pair {
+                namespaces: [key.0.to_string(), key.1.to_string()],
                 ways: [None, None],
                 rps: 0.0,
                 health: Health::Ok,
@@ -232,7 +264,7 @@ mod tests {
         ];
         assert_eq!(edges[1].health, Health::Denied);
         assert_eq!(edges[2].health, Health::Failing);
-        let bundles = bundle(&mut edges, ns);
+        let Folded { bundles, inside } = bundle(&mut edges, ns);
         assert_eq!(bundles.len(), 2);
         let ab = &bundles[0];
         assert_eq!((ab.from.as_str(), ab.to.as_str()), ("a", "b"));
@@ -259,6 +291,18 @@ mod tests {
             [Some(0), Some(0), Some(0), Some(1), None, None],
             "edges inside a namespace and edges of nodes outside the mesh stay single"
         );
+        let inside_marks: Vec<bool> = edges.iter().map(|e| e.inside).collect();
+        assert_eq!(inside_marks, [false, false, false, false, true, false]);
+        assert_eq!(
+            inside.into_iter().collect::<Vec<_>>(),
+            [(
+                "a".to_string(),
+                Inside {
+                    edges: 1,
+                    denied_edges: 1
+                }
+            )]
+        );
     }
 
     #[test]
@@ -284,7 +328,7 @@ mod tests {
             edge(4, 1, [10, 10, 1], false),
             edge(6, 1, [10, 10, 0], false),
         ];
-        let mut bundles = bundle(&mut edges, ns);
+        let mut bundles = bundle(&mut edges, ns).bundles;
         bundles.push(Bundle {
             from: "c".to_string(),
             to: "a".to_string(),
@@ -292,6 +336,7 @@ mod tests {
         });
         let pairs = pairs(&bundles);
         assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[0].namespaces, ["a", "b"]);
         assert_eq!(pairs[0].ways, [Some(0), Some(1)], "a -> b, then b -> a");
         assert_eq!(pairs[0].rps, 4.0);
         assert_eq!(
@@ -300,6 +345,7 @@ mod tests {
             "as bad as its worse direction"
         );
         assert_eq!((pairs[0].denied_edges, pairs[0].plaintext_edges), (1, 1));
+        assert_eq!(pairs[1].namespaces, ["a", "c"]);
         assert_eq!(pairs[1].ways, [None, Some(2)], "only c -> a, named a, c");
     }
 
@@ -319,7 +365,9 @@ mod tests {
         let mut edges = vec![edge(1, 4, [1, 1, 0], true)];
         bundle(&mut edges, ns);
         assert_eq!(edges[0].bundle, Some(0));
-        assert!(bundle(&mut edges, |_| Some("same")).is_empty());
-        assert_eq!(edges[0].bundle, None);
+        assert!(bundle(&mut edges, |_| Some("same")).bundles.is_empty());
+        assert_eq!((edges[0].bundle, edges[0].inside), (None, true));
+        bundle(&mut edges, ns);
+        assert!(!edges[0].inside);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use foldhash::HashSet;
 
-use super::bundle::{Bundle, Pair, bundle, pairs};
+use super::bundle::{Bundle, Inside, Pair, bundle, pairs};
 use crate::mesh::Mesh;
 use crate::mesh::drift::Status;
 use crate::mesh::graph::{Edge, Node, NodeId};
@@ -72,14 +72,6 @@ pub struct ShownEdge {
     pub inside: bool,
 }
 
-/// The edges whose two ends are in one namespace.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Inside {
-    pub edges: usize,
-    /// Edges with a request denied.
-    pub denied_edges: usize,
-}
-
 #[derive(Debug, Default)]
 pub struct Visible {
     pub nodes: Vec<NodeId>,
@@ -127,22 +119,9 @@ impl Visible {
                 inside: false,
             })
             .collect();
-        let namespace_of = |id| graph.node(id).and_then(|n| n.namespace.as_deref());
-        let bundles = bundle(&mut edges, namespace_of);
-        let mut inside: BTreeMap<String, Inside> = BTreeMap::new();
-        for e in &mut edges {
-            if let (Some(a), Some(b)) = (namespace_of(e.client), namespace_of(e.server))
-                && a == b
-            {
-                e.inside = true;
-                if !inside.contains_key(a) {
-                    inside.insert(a.to_string(), Inside::default());
-                }
-                let ns = inside.get_mut(a).expect("just inserted");
-                ns.edges += 1;
-                ns.denied_edges += usize::from(e.denied > 0);
-            }
-        }
+        let folded = bundle(&mut edges, |id| {
+            graph.node(id).and_then(|n| n.namespace.as_deref())
+        });
         let nodes = if filter.only_denies {
             let ends: HashSet<NodeId> = edges.iter().flat_map(|e| [e.client, e.server]).collect();
             graph
@@ -160,9 +139,9 @@ impl Visible {
         Visible {
             nodes,
             edges,
-            pairs: pairs(&bundles),
-            bundles,
-            inside,
+            pairs: pairs(&folded.bundles),
+            bundles: folded.bundles,
+            inside: folded.inside,
             namespaces: namespaces.into_iter().map(str::to_string).collect(),
             drifting,
         }

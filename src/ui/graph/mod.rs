@@ -58,8 +58,8 @@ pub enum Detail {
     Full,
     /// Nodes and plain edges.
     Reduced,
-    /// Nodes, plain edges inside each namespace, one link per pair of namespaces, and the
-    /// hovered or selected workload's own edges.
+    /// Nodes, one link per pair of namespaces, the count of edges inside each namespace on
+    /// its box, and the hovered or selected workload's own edges.
     Overview,
 }
 
@@ -758,17 +758,7 @@ impl GraphView {
             let bundles = &self.visible.bundles;
             let busiest = self.visible.pairs.iter().map(|p| p.rps).fold(0.0, f32::max);
             for (k, p) in self.visible.pairs.iter().enumerate() {
-                // The pair's namespaces, in the order of `ways`.
-                let Some((first, second)) = p.ways.iter().flatten().next().map(|&b| {
-                    let b = &bundles[b];
-                    if p.ways[0].is_some() {
-                        (&b.from, &b.to)
-                    } else {
-                        (&b.to, &b.from)
-                    }
-                }) else {
-                    continue;
-                };
+                let [first, second] = &p.namespaces;
                 let (Some(from), Some(to)) =
                     (boxes.get(first.as_str()), boxes.get(second.as_str()))
                 else {
