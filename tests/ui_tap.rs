@@ -88,6 +88,20 @@ fn shell() -> Shell {
     shell
 }
 
+/// The Tap tab over `mesh` with `n` requests web → orders.
+fn web_to_orders(mesh: Mesh, n: u64) -> Shell {
+    let mut shell = Shell::new("test events");
+    shell.mesh = mesh;
+    shell.welcome = false;
+    shell.tab = Tab::Tap;
+    let web = workload("web", "shop", 1);
+    let orders = workload("orders", "shop", 2);
+    for i in 0..n {
+        shell.apply(&request(i, &web, &orders));
+    }
+    shell
+}
+
 fn harness(shell: Shell) -> Harness<'static, Shell> {
     Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))
@@ -279,18 +293,14 @@ fn a_followed_flood_shows_at_each_step_the_rows_laid_out_at_the_step_before() {
 
 #[test]
 fn a_followed_full_log_keeps_the_shown_rows_on_screen_while_it_drops_the_oldest() {
-    let mut s = Shell::new("test events");
-    s.mesh = Mesh::new(Budget {
-        log_capacity: 300,
-        ..Budget::default()
-    });
-    s.welcome = false;
-    s.tab = Tab::Tap;
-    let web = workload("web", "shop", 1);
-    let orders = workload("orders", "shop", 2);
-    for i in 0..300 {
-        s.apply(&request(i, &web, &orders));
-    }
+    let s = web_to_orders(
+        Mesh::new(Budget {
+            log_capacity: 300,
+            ..Budget::default()
+        }),
+        300,
+    );
+    let (web, orders) = (workload("web", "shop", 1), workload("orders", "shop", 2));
     let mut h = harness(s);
     h.run_steps(3);
     h.get_by_label("#299");
@@ -373,14 +383,7 @@ fn export_writes_the_shown_rows_as_csv() {
 
 #[test]
 fn a_full_log_of_200k_events_is_shown_and_filtered_a_slice_per_frame() {
-    let mut s = Shell::new("test events");
-    s.welcome = false;
-    s.tab = Tab::Tap;
-    let web = workload("web", "shop", 1);
-    let orders = workload("orders", "shop", 2);
-    for i in 0..200_000 {
-        s.apply(&request(i, &web, &orders));
-    }
+    let s = web_to_orders(Mesh::default(), 200_000);
     assert_eq!(s.mesh.log().len(), 200_000);
     let mut h = harness(s);
     h.run_steps(2);

@@ -167,14 +167,10 @@ impl CellText {
     /// The cell's text laid out, from earlier frames when it was.
     pub fn galley(&mut self, ui: &Ui, cell: Cell) -> Arc<Galley> {
         self.check_font(ui);
-        let step = self.step;
-        if let Some((galley, used)) = self.galleys.get_mut(&cell) {
-            *used = step;
-            return galley.clone();
+        match self.touch(&cell) {
+            Some(galley) => galley,
+            None => self.lay_out(ui, cell),
         }
-        let galley = self.lay_out(ui, &cell);
-        self.galleys.insert(cell, (galley.clone(), step));
-        galley
     }
 
     /// Lays out the cells not laid out yet until `deadline`; false when time ran out.
@@ -185,17 +181,14 @@ impl CellText {
         deadline: Instant,
     ) -> bool {
         self.check_font(ui);
-        let step = self.step;
         for cell in cells {
-            if let Some((_, used)) = self.galleys.get_mut(&cell) {
-                *used = step;
+            if self.touch(&cell).is_some() {
                 continue;
             }
             if Instant::now() >= deadline {
                 return false;
             }
-            let galley = self.lay_out(ui, &cell);
-            self.galleys.insert(cell, (galley, step));
+            self.lay_out(ui, cell);
         }
         true
     }
@@ -207,10 +200,23 @@ impl CellText {
         self.galleys.retain(|_, (_, used)| *used >= keep_from);
     }
 
-    fn lay_out(&self, ui: &Ui, (text, colour): &Cell) -> Arc<Galley> {
+    /// The cell's galley if it is laid out, marked as used in this step.
+    fn touch(&mut self, cell: &Cell) -> Option<Arc<Galley>> {
+        let step = self.step;
+        self.galleys.get_mut(cell).map(|(galley, used)| {
+            *used = step;
+            galley.clone()
+        })
+    }
+
+    fn lay_out(&mut self, ui: &Ui, cell: Cell) -> Arc<Galley> {
         let font = self.font.clone().map(|(f, _)| f).unwrap_or_default();
+        let (text, colour) = &cell;
         // The placeholder takes the theme's text colour where the galley is painted.
-        ui.painter()
-            .layout_no_wrap(text.clone(), font, colour.unwrap_or(Color32::PLACEHOLDER))
+        let galley =
+            ui.painter()
+                .layout_no_wrap(text.clone(), font, colour.unwrap_or(Color32::PLACEHOLDER));
+        self.galleys.insert(cell, (galley.clone(), self.step));
+        galley
     }
 }
