@@ -112,10 +112,9 @@ fn main() -> eframe::Result {
     }
     eframe::run_native(
         "meshlens graph scale",
-        eframe::NativeOptions {
-            viewport: egui::ViewportBuilder::default().with_inner_size([1280.0, 800.0]),
-            ..Default::default()
-        },
+        software_gl::native_options(
+            egui::ViewportBuilder::default().with_inner_size([1280.0, 800.0]),
+        ),
         Box::new(move |_| Ok(Box::new(app))),
     )
 }

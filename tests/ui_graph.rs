@@ -459,3 +459,44 @@ fn counts_on_screen_follow_the_model_within_a_refresh() {
     h.run_steps(2);
     assert_eq!(requests(&h), before + 1);
 }
+
+#[test]
+fn a_big_mesh_refreshes_its_counts_a_slice_per_frame_until_every_edge_is_read() {
+    let mut h = harness(synthetic(500, 5000));
+    h.run_steps(5);
+    // The last edge drawn is in the last slice a refresh reads.
+    let last = h.state().graph.visible().edges.last().cloned().unwrap();
+    let endpoint = |id: NodeId| {
+        let name = h
+            .state()
+            .mesh
+            .graph()
+            .node(id)
+            .unwrap()
+            .workload
+            .clone()
+            .unwrap();
+        let i: u32 = name.trim_start_matches("svc-").parse().unwrap();
+        workload(&name, &format!("ns-{}", i % 10), i + 1)
+    };
+    let (client, server) = (endpoint(last.client), endpoint(last.server));
+    h.state_mut()
+        .apply(&request(1_000_000, &client, &server, "deny"));
+    let denied_on_screen = |h: &Harness<'_, Shell>| {
+        let visible = h.state().graph.visible();
+        let edge = visible.edges.last().unwrap();
+        let folded = match edge.bundle {
+            Some(b) => visible.bundles[b].denied_edges,
+            None => visible.inside.values().map(|i| i.denied_edges).sum(),
+        };
+        (edge.denied, folded)
+    };
+    let before = denied_on_screen(&h);
+    assert_eq!(before.0, 0);
+    // The refresh begins in this frame and reads the first 1,250 edges only...
+    h.run_steps(1);
+    assert_eq!(denied_on_screen(&h), before, "one slice per frame");
+    // ...and the 5,000th in its fourth frame, folded into its link or box.
+    h.run_steps(3);
+    assert_eq!(denied_on_screen(&h), (1, before.1 + 1));
+}

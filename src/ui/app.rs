@@ -170,12 +170,11 @@ impl eframe::App for MeshlensApp {
 pub fn run_app(demo: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     software_gl::keep_freed_memory();
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
+    let options = software_gl::native_options(
+        egui::ViewportBuilder::default()
             .with_title("meshlens")
             .with_inner_size([1280.0, 800.0]),
-        ..Default::default()
-    };
+    );
     eframe::run_native(
         "meshlens",
         options,

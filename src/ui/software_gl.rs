@@ -4,8 +4,18 @@
 //! The renderer clears to the theme's panel colour and panels are transparent: a
 //! full-window fill costs several milliseconds per frame, and the shell and every view each
 //! painted one under the other; the bars and side panels were another tenth of the window.
+//! Dithering is off: it is shader work on every pixel, and flat colours do not band.
 
 use egui::{CentralPanel, Color32, Frame, Style, Visuals};
+
+/// The window's options: `viewport` and no dithering.
+pub fn native_options(viewport: egui::ViewportBuilder) -> eframe::NativeOptions {
+    eframe::NativeOptions {
+        viewport,
+        dithering: false,
+        ..Default::default()
+    }
+}
 
 /// A central panel with the usual margins and no fill.
 pub fn central_panel(style: &Style) -> CentralPanel {

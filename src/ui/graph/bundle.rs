@@ -11,7 +11,6 @@ use foldhash::HashMap;
 use egui::{Pos2, Rect, Vec2};
 
 use super::filter::{Health, ShownEdge};
-use crate::mesh::graph::NodeId;
 
 /// The edges from one namespace to another.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,19 +48,17 @@ pub struct Folded {
 
 /// Folds the edges whose ends are in two different namespaces into bundles, and marks
 /// each such edge with its bundle's index; counts and marks the edges inside a namespace.
-/// `namespace_of` gives `None` for a node that belongs to no namespace: its edges stay
-/// single.
-pub fn bundle<'a>(
-    edges: &mut [ShownEdge],
-    namespace_of: impl Fn(NodeId) -> Option<&'a str>,
-) -> Folded {
-    let mut index: HashMap<(&str, &str), usize> = HashMap::default();
+/// An edge's `namespaces` index `names`; an end outside the mesh (`None`) leaves the edge
+/// single. Runs whenever counts are refreshed, so it only indexes: no names are compared.
+pub fn bundle(edges: &mut [ShownEdge], names: &[String]) -> Folded {
+    let mut index: HashMap<(usize, usize), usize> = HashMap::default();
     let mut bundles: Vec<Bundle> = Vec::new();
-    let mut inside: HashMap<&str, Inside> = HashMap::default();
+    let mut inside: BTreeMap<usize, Inside> = BTreeMap::new();
+    let name = |ns: usize| names.get(ns).cloned().unwrap_or_default();
     for e in edges.iter_mut() {
         e.bundle = None;
         e.inside = false;
-        let (Some(from), Some(to)) = (namespace_of(e.client), namespace_of(e.server)) else {
+        let [Some(from), Some(to)] = e.namespaces else {
             continue;
         };
         if from == to {
@@ -73,8 +70,8 @@ pub fn bundle<'a>(
         }
         let k = *index.entry((from, to)).or_insert_with(|| {
             bundles.push(Bundle {
-                from: from.to_string(),
-                to: to.to_string(),
+                from: name(from),
+                to: name(to),
                 edges: 0,
                 rps: 0.0,
                 requests: 0,
@@ -109,7 +106,7 @@ pub fn bundle<'a>(
         bundles,
         inside: inside
             .into_iter()
-            .map(|(ns, counts)| (ns.to_string(), counts))
+            .map(|(ns, counts)| (name(ns), counts))
             .collect(),
     }
 }
@@ -225,6 +222,7 @@ fn distance(p: Pos2, a: Pos2, b: Pos2) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::graph::NodeId;
 
     /// An edge with `counts`: requests, successes, denied.
     fn edge(client: NodeId, server: NodeId, counts: [u64; 3], secured: bool) -> ShownEdge {
@@ -232,6 +230,7 @@ mod tests {
         ShownEdge {
             client,
             server,
+            namespaces: [ns(client), ns(server)],
             rps: 2.0,
             requests,
             successes,
@@ -243,13 +242,17 @@ mod tests {
         }
     }
 
-    /// Nodes 1-3 in `a`, 4-5 in `b`, 6 outside the mesh.
-    fn ns(id: NodeId) -> Option<&'static str> {
+    /// Nodes 1-3 in `a`, 4-5 in `b`, 6 outside the mesh: indexes into `names()`.
+    fn ns(id: NodeId) -> Option<usize> {
         match id {
-            1..=3 => Some("a"),
-            4..=5 => Some("b"),
+            1..=3 => Some(0),
+            4..=5 => Some(1),
             _ => None,
         }
+    }
+
+    fn names() -> Vec<String> {
+        vec!["a".to_string(), "b".to_string()]
     }
 
     #[test]
@@ -264,7 +267,7 @@ mod tests {
         ];
         assert_eq!(edges[1].health, Health::Denied);
         assert_eq!(edges[2].health, Health::Failing);
-        let Folded { bundles, inside } = bundle(&mut edges, ns);
+        let Folded { bundles, inside } = bundle(&mut edges, &names());
         assert_eq!(bundles.len(), 2);
         let ab = &bundles[0];
         assert_eq!((ab.from.as_str(), ab.to.as_str()), ("a", "b"));
@@ -328,7 +331,7 @@ mod tests {
             edge(4, 1, [10, 10, 1], false),
             edge(6, 1, [10, 10, 0], false),
         ];
-        let mut bundles = bundle(&mut edges, ns).bundles;
+        let mut bundles = bundle(&mut edges, &names()).bundles;
         bundles.push(Bundle {
             from: "c".to_string(),
             to: "a".to_string(),
@@ -363,11 +366,13 @@ mod tests {
     #[test]
     fn bundling_again_forgets_the_old_marks() {
         let mut edges = vec![edge(1, 4, [1, 1, 0], true)];
-        bundle(&mut edges, ns);
+        bundle(&mut edges, &names());
         assert_eq!(edges[0].bundle, Some(0));
-        assert!(bundle(&mut edges, |_| Some("same")).bundles.is_empty());
+        edges[0].namespaces = [Some(1), Some(1)];
+        assert!(bundle(&mut edges, &names()).bundles.is_empty());
         assert_eq!((edges[0].bundle, edges[0].inside), (None, true));
-        bundle(&mut edges, ns);
+        edges[0].namespaces = [Some(0), Some(1)];
+        bundle(&mut edges, &names());
         assert!(!edges[0].inside);
     }
 }

@@ -1,9 +1,9 @@
 //! Which nodes and edges the graph view shows: the filters, and the visible set derived from
-//! the model once per generation and filter (not once per frame).
+//! the model when its shape or the filter changes (not once per frame).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use foldhash::HashSet;
+use foldhash::{HashMap, HashSet};
 
 use super::bundle::{Bundle, Inside, Pair, bundle, pairs};
 use crate::mesh::Mesh;
@@ -54,11 +54,15 @@ impl Health {
     }
 }
 
-/// One drawn edge with what its picture needs, computed once per model generation.
+/// One drawn edge with what its picture needs: which edges are drawn is derived once per
+/// model shape and filter, their counts refreshed a slice at a time (see `Visible`).
 #[derive(Debug, Clone)]
 pub struct ShownEdge {
     pub client: NodeId,
     pub server: NodeId,
+    /// The namespaces of its client and server, as indexes into `Visible::namespaces`;
+    /// `None` for a node outside the mesh.
+    pub namespaces: [Option<usize>; 2],
     pub rps: f32,
     pub requests: u64,
     pub successes: u64,
@@ -72,6 +76,39 @@ pub struct ShownEdge {
     pub inside: bool,
 }
 
+impl ShownEdge {
+    fn new(e: &Edge, namespaces: [Option<usize>; 2], now_us: i64) -> ShownEdge {
+        let mut shown = ShownEdge {
+            client: e.client,
+            server: e.server,
+            namespaces,
+            rps: 0.0,
+            requests: 0,
+            successes: 0,
+            health: Health::Ok,
+            secured: false,
+            denied: 0,
+            bundle: None,
+            inside: false,
+        };
+        shown.count(e, now_us);
+        shown
+    }
+
+    fn count(&mut self, e: &Edge, now_us: i64) {
+        self.rps = e.rps(now_us) as f32;
+        self.requests = e.requests;
+        self.successes = e.successes;
+        self.health = Health::of(e);
+        self.secured = e.tls_share().is_some_and(|s| s >= 1.0);
+        self.denied = e.denied;
+    }
+}
+
+/// What the graph view draws. Which nodes and edges are in it is derived when the graph's
+/// shape or the filter changes; under steady traffic only the counts and rates move, and
+/// reading them for thousands of edges at once is a slow frame four times a second (each
+/// edge's rate window is a cache miss), so `refresh` reads them a slice per frame.
 #[derive(Debug, Default)]
 pub struct Visible {
     pub nodes: Vec<NodeId>,
@@ -93,35 +130,35 @@ impl Visible {
         let graph = mesh.graph();
         let now = mesh.now_us().unwrap_or(0);
         let drifting = drifting_nodes(mesh);
-        let namespaces: BTreeSet<&str> = graph.nodes().map(namespace).collect();
+        let namespaces: Vec<String> = graph
+            .nodes()
+            .map(namespace)
+            .collect::<BTreeSet<&str>>()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let text = filter.identity.trim().to_lowercase();
-        let kept: HashSet<NodeId> = graph
+        let kept: HashMap<NodeId, Option<usize>> = graph
             .nodes()
             .filter(|n| !filter.hidden_namespaces.contains(namespace(n)))
             .filter(|n| text.is_empty() || matches(n, &text))
             .filter(|n| !filter.only_drift || drifting.contains(&n.id))
-            .map(|n| n.id)
-            .collect();
-        let mut edges: Vec<ShownEdge> = graph
-            .edges()
-            .filter(|e| kept.contains(&e.client) && kept.contains(&e.server))
-            .filter(|e| !filter.only_denies || e.denied > 0)
-            .map(|e| ShownEdge {
-                client: e.client,
-                server: e.server,
-                rps: e.rps(now) as f32,
-                requests: e.requests,
-                successes: e.successes,
-                health: Health::of(e),
-                secured: e.tls_share().is_some_and(|s| s >= 1.0),
-                denied: e.denied,
-                bundle: None,
-                inside: false,
+            .map(|n| {
+                let index = n
+                    .namespace
+                    .as_deref()
+                    .and_then(|ns| namespaces.binary_search_by(|x| x.as_str().cmp(ns)).ok());
+                (n.id, index)
             })
             .collect();
-        let folded = bundle(&mut edges, |id| {
-            graph.node(id).and_then(|n| n.namespace.as_deref())
-        });
+        let edges: Vec<ShownEdge> = graph
+            .edges()
+            .filter(|e| !filter.only_denies || e.denied > 0)
+            .filter_map(|e| {
+                let ends = [*kept.get(&e.client)?, *kept.get(&e.server)?];
+                Some(ShownEdge::new(e, ends, now))
+            })
+            .collect();
         let nodes = if filter.only_denies {
             let ends: HashSet<NodeId> = edges.iter().flat_map(|e| [e.client, e.server]).collect();
             graph
@@ -133,18 +170,45 @@ impl Visible {
             graph
                 .nodes()
                 .map(|n| n.id)
-                .filter(|id| kept.contains(id))
+                .filter(|id| kept.contains_key(id))
                 .collect()
         };
-        Visible {
+        let mut visible = Visible {
             nodes,
             edges,
-            pairs: pairs(&folded.bundles),
-            bundles: folded.bundles,
-            inside: folded.inside,
-            namespaces: namespaces.into_iter().map(str::to_string).collect(),
+            namespaces,
             drifting,
+            ..Visible::default()
+        };
+        visible.fold();
+        visible
+    }
+
+    /// Reads the counts and rates of the edges from `start` on, at most `count` of them,
+    /// and folds them into the bundles again; returns where the next slice starts, `None`
+    /// after the last. An edge gone from the model keeps its last counts until the next
+    /// `compute`, which a change of shape brings.
+    pub fn refresh(&mut self, mesh: &Mesh, start: usize, count: usize) -> Option<usize> {
+        let graph = mesh.graph();
+        let now = mesh.now_us().unwrap_or(0);
+        if start == 0 {
+            self.drifting = drifting_nodes(mesh);
         }
+        let end = start.saturating_add(count).min(self.edges.len());
+        for shown in self.edges.get_mut(start..end).unwrap_or_default() {
+            if let Some(e) = graph.edge(shown.client, shown.server) {
+                shown.count(e, now);
+            }
+        }
+        self.fold();
+        (end < self.edges.len()).then_some(end)
+    }
+
+    fn fold(&mut self) {
+        let folded = bundle(&mut self.edges, &self.namespaces);
+        self.pairs = pairs(&folded.bundles);
+        self.bundles = folded.bundles;
+        self.inside = folded.inside;
     }
 }
 

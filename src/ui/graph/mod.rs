@@ -45,8 +45,10 @@ const MIN_ZOOM: f32 = 0.05;
 const MAX_ZOOM: f32 = 5.0;
 /// Dots keep moving this many seconds after the last event.
 const TRAFFIC_LINGER_S: f64 = 3.0;
-/// Rates and health on screen are at most this old, in seconds.
+/// Rates and health on screen are at most this old, in seconds (plus a refresh's frames).
 const REFRESH_S: f64 = 0.25;
+/// Edges whose counts one frame refreshes: 5,000 edges take four frames.
+const REFRESH_SLICE: usize = 1_250;
 /// Layout steps per frame at most, and the time they may take.
 const STEPS_PER_FRAME: usize = 4;
 const STEP_BUDGET_MS: f64 = 4.0;
@@ -76,8 +78,10 @@ pub struct GraphView {
     topology: Option<u64>,
     visible: Visible,
     visible_for: Option<(u64, Filter)>,
-    /// When (egui time) the visible set was last derived.
+    /// When (egui time) the visible set was last derived or its refresh began.
     visible_at: f64,
+    /// Where the refresh of counts under way goes on in the next frame.
+    refreshing: Option<usize>,
     pan: Vec2,
     zoom: f32,
     /// Fit the whole graph until the user pans or zooms.
@@ -107,6 +111,7 @@ impl Default for GraphView {
             visible: Visible::default(),
             visible_for: None,
             visible_at: f64::NEG_INFINITY,
+            refreshing: None,
             pan: Vec2::ZERO,
             zoom: 1.0,
             auto_fit: true,
@@ -331,9 +336,13 @@ impl GraphView {
     }
 
     /// Brings the layout and visible set up to date with the model (at `time`, egui's
-    /// clock): at once when the filter or the graph's shape changed, and at most every
-    /// `REFRESH_S` when only counts and rates did (under steady traffic: every frame).
+    /// clock): at once when the filter or the graph's shape changed; when only counts and
+    /// rates did, a refresh begins at most every `REFRESH_S` and reads `REFRESH_SLICE`
+    /// edges a frame. Filters that depend on counts derive the whole set instead.
     fn sync(&mut self, mesh: &Mesh, time: f64) {
+        if let Some(start) = self.refreshing {
+            self.refreshing = self.visible.refresh(mesh, start, REFRESH_SLICE);
+        }
         let generation = mesh.generation();
         let (moved, refiltered) = self
             .visible_for
@@ -345,10 +354,16 @@ impl GraphView {
         let graph = mesh.graph();
         let topo = graph.shape();
         let reshaped = self.topology != Some(topo);
-        if !refiltered && !reshaped && time - self.visible_at < REFRESH_S {
+        let due = time - self.visible_at >= REFRESH_S;
+        if !refiltered && !reshaped && (!due || self.refreshing.is_some()) {
             return;
         }
         self.visible_at = time;
+        self.visible_for = Some((generation, self.filter.clone()));
+        if !refiltered && !reshaped && !self.filter.only_denies && !self.filter.only_drift {
+            self.refreshing = self.visible.refresh(mesh, 0, REFRESH_SLICE);
+            return;
+        }
         if reshaped {
             self.topology = Some(topo);
             let mut namespaces: Vec<&str> = graph.nodes().map(namespace).collect();
@@ -363,7 +378,7 @@ impl GraphView {
             self.layout.sync(&nodes, &edges);
         }
         self.visible = Visible::compute(mesh, &self.filter);
-        self.visible_for = Some((generation, self.filter.clone()));
+        self.refreshing = None;
     }
 
     fn step_layout(&mut self) {
@@ -425,7 +440,7 @@ impl GraphView {
         }
         software_gl::central_panel(ui.style()).show(ui, |ui| self.canvas_ui(ui, mesh));
 
-        if self.layout.is_hot() || self.is_animating(time) {
+        if self.layout.is_hot() || self.is_animating(time) || self.refreshing.is_some() {
             ui.ctx().request_repaint();
         } else if self.visible_for.as_ref().map(|(g, _)| *g) != Some(mesh.generation()) {
             // Counts changed since the last refresh: show them when it is due.
