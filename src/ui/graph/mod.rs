@@ -261,6 +261,18 @@ fn edge_width(rps: f32) -> f32 {
     (1.0 + (1.0 + rps).log2() * 1.5).min(8.0)
 }
 
+/// A traffic dot's colour on a line of `colour`: lighter than the line on a dark
+/// background, darker on a light one, where a lighter dot faded into the white.
+fn dot_colour(colour: Color32, dark: bool) -> Color32 {
+    if dark {
+        colour.linear_multiply(1.3)
+    } else {
+        let [r, g, b, a] = colour.to_array();
+        let darker = |c: u8| (u16::from(c) * 11 / 20) as u8;
+        Color32::from_rgba_premultiplied(darker(r), darker(g), darker(b), a)
+    }
+}
+
 /// A namespace link's width, by its share of the busiest link's rate. Links carry many
 /// edges' traffic, so `edge_width` would make them all as wide as it goes.
 fn link_width(rps: f32, busiest: f32) -> f32 {
@@ -818,7 +830,7 @@ impl GraphView {
                         dots.disc(
                             traffic_dot(bundle.rps, 2 * k + way, from, tip, time),
                             2.0 + width * 0.4,
-                            colour.linear_multiply(1.3),
+                            dot_colour(colour, visuals.dark_mode),
                         );
                     }
                 }
@@ -875,7 +887,7 @@ impl GraphView {
                 dots.disc(
                     traffic_dot(e.rps, k, a, b, time),
                     (2.0 + width * 0.4) * view.zoom.clamp(0.5, 1.0),
-                    colour.linear_multiply(1.3),
+                    dot_colour(colour, visuals.dark_mode),
                 );
             }
             drawn += 1;
@@ -1110,4 +1122,25 @@ fn traffic_dot(rps: f32, k: usize, a: Pos2, b: Pos2, time: f64) -> Pos2 {
     let phase = (k as f64 * 0.618_034).fract();
     let t = (time * speed + phase).fract() as f32;
     a + (b - a) * t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_dots_stand_out_from_their_line_in_either_theme() {
+        let light = |c: Color32| c.r() as u32 + c.g() as u32 + c.b() as u32;
+        for colour in [OK, FAILING, DENIED] {
+            assert!(
+                light(dot_colour(colour, true)) > light(colour),
+                "lighter on dark"
+            );
+            assert!(
+                light(dot_colour(colour, false)) < light(colour),
+                "darker on light"
+            );
+            assert_eq!(dot_colour(colour, false).a(), 255, "still opaque");
+        }
+    }
 }
