@@ -267,9 +267,7 @@ fn dot_colour(colour: Color32, dark: bool) -> Color32 {
     if dark {
         colour.linear_multiply(1.3)
     } else {
-        let [r, g, b, a] = colour.to_array();
-        let darker = |c: u8| (u16::from(c) * 11 / 20) as u8;
-        Color32::from_rgba_premultiplied(darker(r), darker(g), darker(b), a)
+        colour.lerp_to_gamma(Color32::BLACK, 0.45)
     }
 }
 
