@@ -1,6 +1,6 @@
 //! The app's Shell on a synthetic mesh, to look at and time the graph view at scale:
 //! `cargo run --example graph_scale -- 500 5000` opens a window with 500 workloads in ten
-//! namespaces and 5,000 edges, with traffic flowing (100 requests per frame). A third
+//! namespaces and 5,000 edges, with traffic flowing (100 requests per frame, 60 frames a second). A third
 //! argument, `tap`, opens the Tap tab instead with 200,000 requests already in the log.
 //! With `MESHLENS_FRAME_LOG=1` it logs frame times like the app does.
 
@@ -9,6 +9,7 @@ use std::time::Instant;
 use eframe::egui;
 use meshlens::tap::{Endpoint, Event};
 use meshlens::ui::frame_log::FrameLog;
+use meshlens::ui::frame_pacing;
 use meshlens::ui::shell::{Shell, Tab};
 use meshlens::ui::software_gl;
 
@@ -47,7 +48,8 @@ impl eframe::App for Scale {
         software_gl::clear_color(visuals)
     }
 
-    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        frame_pacing::begin_frame(ctx);
         for _ in 0..100 {
             let (a, b) = &self.pairs[self.stream as usize % self.pairs.len()];
             self.stream += 1;
@@ -58,10 +60,10 @@ impl eframe::App for Scale {
 
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         if let Some(log) = &mut self.log {
-            log.frame(frame.info().cpu_usage);
+            log.frame(ui.ctx(), frame.info().cpu_usage);
         }
         self.shell.ui(ui);
-        ui.ctx().request_repaint();
+        frame_pacing::request_animation_frame(ui.ctx());
     }
 }
 

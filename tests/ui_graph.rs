@@ -11,6 +11,7 @@ use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use meshlens::mesh::graph::NodeId;
 use meshlens::tap::{Endpoint, Event, Inspection, MessageSide};
 use meshlens::ui::file_dialog::{Answer, Backend, Browse, Mode};
+use meshlens::ui::frame_pacing;
 use meshlens::ui::graph::Detail;
 use meshlens::ui::shell::Shell;
 
@@ -184,25 +185,48 @@ fn dragging_a_node_pins_it_and_the_context_menu_unpins_it() {
     assert!(!h.state().graph.is_pinned(web));
 }
 
+/// Whether the last frame asked for the next one within an animation period.
+fn wants_frames(h: &Harness<'_, Shell>) -> bool {
+    h.output().viewport_output[&egui::ViewportId::ROOT].repaint_delay <= frame_pacing::PERIOD
+}
+
 #[test]
 fn animation_repaints_only_while_on_and_traffic_flows() {
     let mut h = harness(shell());
     // Traffic just arrived: dots move, so frames keep coming.
-    assert!(h.try_run().is_err());
+    h.run_steps(1);
+    assert!(wants_frames(&h));
     // A few seconds (of egui time) without events: the dots stop and so do the frames.
     h.run_steps(40);
     assert!(!h.state().graph.is_settling());
     h.run();
+    assert!(!wants_frames(&h));
 
     let (web, orders) = (workload("web", "shop", 1), workload("orders", "shop", 2));
     h.state_mut().apply(&request(500, &web, &orders, "allow"));
-    assert!(h.try_run().is_err(), "new traffic animates");
+    h.run_steps(1);
+    assert!(wants_frames(&h), "new traffic animates");
 
     h.get_by_label("Animate traffic").click();
     h.run_steps(2);
     assert!(!h.state().graph.animate);
     h.state_mut().apply(&request(501, &web, &orders, "allow"));
     h.run();
+    assert!(!wants_frames(&h));
+}
+
+#[test]
+fn animation_asks_for_sixty_frames_a_second_rather_than_as_many_as_it_can() {
+    let mut h = harness(shell());
+    h.run_steps(1);
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    h.ctx
+        .set_repaint_observer(move |info| seen.lock().unwrap().push(info.delay));
+    h.run_steps(1);
+    let asked = asked.lock().unwrap().clone();
+    assert!(asked.contains(&frame_pacing::PERIOD), "{asked:?}");
+    assert!(!asked.contains(&Duration::ZERO), "{asked:?}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use super::frame_log::FrameLog;
+use super::frame_pacing;
 use super::ingest;
 use super::shell::{Shell, Tab};
 use super::software_gl;
@@ -117,6 +118,7 @@ impl eframe::App for MeshlensApp {
     }
 
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        frame_pacing::begin_frame(ctx);
         let Some(hub) = &mut self.hub else { return };
         if ingest::pump(&mut self.shell, hub, INGEST_BUDGET) {
             // More may be queued: continue next frame.
@@ -140,7 +142,7 @@ impl eframe::App for MeshlensApp {
 
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         if let Some(log) = &mut self.frame_log {
-            log.frame(frame.info().cpu_usage);
+            log.frame(ui.ctx(), frame.info().cpu_usage);
         }
         self.shell.ui(ui);
     }

@@ -4,6 +4,7 @@ mod app;
 pub mod drift_board;
 pub mod file_dialog;
 pub mod frame_log;
+pub mod frame_pacing;
 pub mod graph;
 pub mod ingest;
 pub mod inspector;

@@ -27,6 +27,7 @@ pub use self::filter::{Filter, Health, ShownEdge, Visible};
 use self::paint::Batch;
 use self::sprite::{DiscTexture, Sprites};
 use super::file_dialog::{Browse, Mode};
+use super::frame_pacing;
 use super::layout::Layout;
 use super::outcome::outcome_ui;
 use super::software_gl;
@@ -451,7 +452,7 @@ impl GraphView {
         software_gl::central_panel(ui.style()).show(ui, |ui| self.canvas_ui(ui, mesh));
 
         if self.layout.is_hot() || self.is_animating(time) || self.refreshing.is_some() {
-            ui.ctx().request_repaint();
+            frame_pacing::request_animation_frame(ui.ctx());
         } else if self.visible_for.as_ref().map(|(g, _)| *g) != Some(mesh.generation()) {
             // Counts changed since the last refresh: show them when it is due.
             ui.ctx()
