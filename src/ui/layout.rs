@@ -2,7 +2,8 @@
 //!
 //! Nodes repel their neighbours on a grid (only pairs within two edge lengths are compared,
 //! so a step costs about O(n + m) instead of O(n²)), edges pull, and each node is drawn
-//! towards its group's anchor so a namespace stays together. New nodes start next to a
+//! towards its group's anchor so a namespace stays together. Groups whose bounding boxes
+//! come too close are then moved apart, so namespaces never overlap. New nodes start next to a
 //! placed neighbour and the heat added depends on how much changed (a warm start), so the
 //! picture does not jump when the mesh grows. Pinned nodes feel forces but never move.
 //! The layout cools each step and stops once cold, so a settled graph costs no frames.
@@ -22,6 +23,12 @@ const APART: f32 = 4.0;
 /// Springs between groups pull this much of a spring inside one: calls across namespaces
 /// would otherwise drag a small namespace into the big one it talks to.
 const ACROSS: f32 = 0.1;
+/// How far apart two groups' bounding boxes are kept: room for the box drawn around each
+/// and a gap between them.
+const GROUP_SPACING: f32 = K * 1.5;
+/// The share of two groups' overlap made up in one step; all of it at once would make
+/// groups that overlap several others jump about.
+const PART: f32 = 0.5;
 /// Heat kept per step.
 const COOLING: f32 = 0.96;
 
@@ -245,7 +252,53 @@ impl Layout {
                 p[1] += fy * m;
             }
         }
+        self.part_groups();
         self.heat *= COOLING;
+    }
+
+    /// Moves groups whose bounding boxes are closer than `GROUP_SPACING` apart, along the
+    /// axis where they overlap least. This is not a force capped by the heat: thousands of
+    /// calls across namespaces pull harder than any repulsion between their nodes, so only
+    /// a move that ignores them keeps namespaces from being dragged onto each other.
+    fn part_groups(&mut self) {
+        let groups = self.anchors.len();
+        if groups < 2 {
+            return;
+        }
+        let mut bounds = vec![([f32::MAX; 2], [f32::MIN; 2]); groups];
+        for (p, &g) in self.pos.iter().zip(&self.group) {
+            let (lo, hi) = &mut bounds[g as usize];
+            *lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+            *hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+        }
+        let mut shift = vec![[0.0f32; 2]; groups];
+        for a in 0..groups {
+            for b in a + 1..groups {
+                let ((la, ha), (lb, hb)) = (bounds[a], bounds[b]);
+                if la[0] > ha[0] || lb[0] > hb[0] {
+                    continue; // a group with no nodes
+                }
+                let overlap = |k: usize| ha[k].min(hb[k]) - la[k].max(lb[k]) + GROUP_SPACING;
+                let (ox, oy) = (overlap(0), overlap(1));
+                if ox <= 0.0 || oy <= 0.0 {
+                    continue;
+                }
+                let (k, depth) = if ox < oy { (0, ox) } else { (1, oy) };
+                let (ca, cb) = (la[k] + ha[k], lb[k] + hb[k]);
+                // Same centre: the later group goes the positive way.
+                let way = if cb >= ca { 1.0 } else { -1.0 };
+                let d = way * depth * PART / 2.0;
+                shift[a][k] -= d;
+                shift[b][k] += d;
+            }
+        }
+        for (i, p) in self.pos.iter_mut().enumerate() {
+            if !self.pinned[i] {
+                let s = shift[self.group[i] as usize];
+                p[0] += s[0];
+                p[1] += s[1];
+            }
+        }
     }
 
     /// Pairs closer than `REACH` push apart with force K²/d (more across groups); the grid
@@ -431,18 +484,29 @@ mod tests {
                 }
             }
             settle(&mut l);
-            let boxes = group_boxes(&l, &nodes);
-            for (i, a) in boxes.iter().enumerate() {
-                for b in &boxes[i + 1..] {
-                    let overlap =
-                        a.0[0] < b.1[0] && b.0[0] < a.1[0] && a.0[1] < b.1[1] && b.0[1] < a.1[1];
-                    assert!(
-                        !overlap,
-                        "rotation {rotation}: namespace boxes {a:?} and {b:?} overlap"
-                    );
-                }
+            assert_groups_apart(&l, &nodes, &format!("rotation {rotation}"));
+        }
+    }
+
+    fn assert_groups_apart(l: &Layout, nodes: &Nodes, case: &str) {
+        let boxes = group_boxes(l, nodes);
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                let overlap =
+                    a.0[0] < b.1[0] && b.0[0] < a.1[0] && a.0[1] < b.1[1] && b.0[1] < a.1[1];
+                assert!(!overlap, "{case}: namespace boxes {a:?} and {b:?} overlap");
             }
         }
+    }
+
+    #[test]
+    fn namespaces_stay_apart_when_most_calls_cross_them() {
+        // Nine calls in ten go to another namespace: their springs drag the groups together.
+        let (nodes, edges) = random(500, 5000, 10);
+        let mut l = Layout::default();
+        l.sync(&nodes, &edges);
+        settle(&mut l);
+        assert_groups_apart(&l, &nodes, "500 workloads in 10 namespaces, 5,000 calls");
     }
 
     #[test]

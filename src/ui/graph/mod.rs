@@ -709,6 +709,8 @@ impl GraphView {
                 egui::StrokeKind::Inside,
             );
             if self.detail == Detail::Full || b.width() > 60.0 {
+                // Inside its box, so that a long name never runs over a neighbour's.
+                let painter = painter.with_clip_rect(painter.clip_rect().intersect(b));
                 let colour = namespace_text_colour(ns, dark);
                 let at = b.left_top() + Vec2::new(8.0, 4.0);
                 let font = FontId::proportional(12.0);
@@ -726,9 +728,9 @@ impl GraphView {
                 );
                 if inside.denied_edges > 0 {
                     painter.text(
-                        label.right_top(),
+                        label.left_bottom(),
                         Align2::LEFT_TOP,
-                        format!(", {} with denials", inside.denied_edges),
+                        format!("{} with denials", inside.denied_edges),
                         font,
                         DENIED,
                     );
