@@ -48,8 +48,7 @@ impl eframe::App for Scale {
         software_gl::clear_color(visuals)
     }
 
-    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        frame_pacing::begin_frame(ctx);
+    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
         for _ in 0..100 {
             let (a, b) = &self.pairs[self.stream as usize % self.pairs.len()];
             self.stream += 1;

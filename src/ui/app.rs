@@ -11,7 +11,6 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use super::frame_log::FrameLog;
-use super::frame_pacing;
 use super::ingest;
 use super::shell::{Shell, Tab};
 use super::software_gl;
@@ -118,7 +117,6 @@ impl eframe::App for MeshlensApp {
     }
 
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        frame_pacing::begin_frame(ctx);
         let Some(hub) = &mut self.hub else { return };
         if ingest::pump(&mut self.shell, hub, INGEST_BUDGET) {
             // More may be queued: continue next frame.
