@@ -1,7 +1,8 @@
 //! The app's Shell on a synthetic mesh, to look at and time the graph view at scale:
 //! `cargo run --example graph_scale -- 500 5000` opens a window with 500 workloads in ten
-//! namespaces and 5,000 edges, with traffic flowing (100 requests per frame, 60 frames a second). A third
-//! argument, `tap`, opens the Tap tab instead with 200,000 requests already in the log.
+//! namespaces and 5,000 edges, with traffic flowing (100 requests per frame, 60 frames a
+//! second). A third argument, `tap`, opens the Tap tab instead with 200,000 requests
+//! already in the log.
 //! With `MESHLENS_FRAME_LOG=1` it logs frame times like the app does.
 
 use std::time::Instant;
