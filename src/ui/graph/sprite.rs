@@ -16,8 +16,10 @@ pub struct DiscTexture(TextureHandle);
 impl DiscTexture {
     pub fn load(ctx: &egui::Context) -> DiscTexture {
         let options = TextureOptions {
-            // Nodes are drawn at a tenth of the texture's size when zoomed out.
-            mipmap_mode: Some(egui::TextureFilter::Linear),
+            // Nodes are drawn at a tenth of the texture's size when zoomed out. Sampling the
+            // nearest level (not blending two) halves the texture reads a software renderer
+            // makes per pixel; a soft-edged disc looks the same either way.
+            mipmap_mode: Some(egui::TextureFilter::Nearest),
             ..TextureOptions::LINEAR
         };
         DiscTexture(ctx.load_texture("graph-disc", disc_image(), options))
