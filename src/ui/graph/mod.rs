@@ -625,7 +625,7 @@ impl GraphView {
                 )
             })
             .collect();
-        self.boxes_ui(&painter, &boxes, visuals.dark_mode);
+        self.boxes_ui(&painter, &boxes);
         let time = ui.input(|i| i.time);
         let disc = self
             .disc
@@ -653,6 +653,7 @@ impl GraphView {
             }
         }
         painter.set(discs_at, egui::Shape::mesh(ink.discs.mesh));
+        self.box_labels_ui(&painter, &boxes, visuals.dark_mode);
         if hovered != self.hovered {
             // The overview draws the hovered node's edges: show them without waiting.
             self.hovered = hovered;
@@ -692,7 +693,7 @@ impl GraphView {
     ///
     /// Zoomed out, boxes are outlines only: filling a large mesh's boxes is most of the
     /// window's pixels again, which a software renderer pays for in every frame.
-    fn boxes_ui(&self, painter: &egui::Painter, boxes: &BTreeMap<&str, Rect>, dark: bool) {
+    fn boxes_ui(&self, painter: &egui::Painter, boxes: &BTreeMap<&str, Rect>) {
         let full = self.detail == Detail::Full;
         for (&ns, &b) in boxes {
             let colour = namespace_colour(ns);
@@ -708,33 +709,52 @@ impl GraphView {
                 ),
                 egui::StrokeKind::Inside,
             );
-            if self.detail == Detail::Full || b.width() > 60.0 {
-                // Inside its box, so that a long name never runs over a neighbour's.
-                let painter = painter.with_clip_rect(painter.clip_rect().intersect(b));
-                let colour = namespace_text_colour(ns, dark);
-                let at = b.left_top() + Vec2::new(8.0, 4.0);
-                let font = FontId::proportional(12.0);
-                let inside = self.visible.inside.get(ns).copied().unwrap_or_default();
-                if self.detail != Detail::Overview || inside.edges == 0 {
-                    painter.text(at, Align2::LEFT_TOP, ns, font, colour);
-                    continue;
-                }
-                let label = painter.text(
-                    at,
-                    Align2::LEFT_TOP,
-                    format!("{ns} · {} edges inside", inside.edges),
-                    font.clone(),
-                    colour,
-                );
+        }
+    }
+
+    /// Each box's name and, in the overview, its counts: over the links and nodes, on a
+    /// backdrop, so that neither hides the words.
+    fn box_labels_ui(&self, painter: &egui::Painter, boxes: &BTreeMap<&str, Rect>, dark: bool) {
+        let backdrop = painter
+            .ctx()
+            .global_style()
+            .visuals
+            .panel_fill
+            .gamma_multiply(0.85);
+        for (&ns, &b) in boxes {
+            if self.detail != Detail::Full && b.width() <= 60.0 {
+                continue;
+            }
+            let font = FontId::proportional(12.0);
+            let inside = self.visible.inside.get(ns).copied().unwrap_or_default();
+            let mut lines = vec![(ns.to_string(), namespace_text_colour(ns, dark))];
+            if self.detail == Detail::Overview && inside.edges > 0 {
+                lines[0].0 = format!("{ns} · {} edges inside", inside.edges);
                 if inside.denied_edges > 0 {
-                    painter.text(
-                        label.left_bottom(),
-                        Align2::LEFT_TOP,
-                        format!("{} with denials", inside.denied_edges),
-                        font,
-                        DENIED,
-                    );
+                    lines.push((format!("{} with denials", inside.denied_edges), DENIED));
                 }
+            }
+            // Inside its box, so that a long name never runs over a neighbour's.
+            let painter = painter.with_clip_rect(painter.clip_rect().intersect(b));
+            let mut at = b.left_top() + Vec2::new(8.0, 4.0);
+            let galleys: Vec<_> = lines
+                .into_iter()
+                .map(|(text, colour)| {
+                    let galley = painter.layout_no_wrap(text, font.clone(), colour);
+                    let pos = at;
+                    at.y += galley.size().y;
+                    (pos, galley)
+                })
+                .collect();
+            let area = galleys
+                .iter()
+                .map(|(pos, g)| Rect::from_min_size(*pos, g.size()))
+                .reduce(|a, b| a.union(b));
+            if let Some(area) = area {
+                painter.rect_filled(area.expand(2.0), 3.0, backdrop);
+            }
+            for (pos, galley) in galleys {
+                painter.galley(pos, galley, Color32::PLACEHOLDER);
             }
         }
     }
