@@ -653,7 +653,7 @@ impl GraphView {
             }
         }
         painter.set(discs_at, egui::Shape::mesh(ink.discs.mesh));
-        self.box_labels_ui(&painter, &boxes, visuals.dark_mode);
+        self.box_labels_ui(&painter, &boxes, &visuals);
         if hovered != self.hovered {
             // The overview draws the hovered node's edges: show them without waiting.
             self.hovered = hovered;
@@ -714,25 +714,28 @@ impl GraphView {
 
     /// Each box's name and, in the overview, its counts: over the links and nodes, on a
     /// backdrop, so that neither hides the words.
-    fn box_labels_ui(&self, painter: &egui::Painter, boxes: &BTreeMap<&str, Rect>, dark: bool) {
-        let backdrop = painter
-            .ctx()
-            .global_style()
-            .visuals
-            .panel_fill
-            .gamma_multiply(0.85);
+    fn box_labels_ui(
+        &self,
+        painter: &egui::Painter,
+        boxes: &BTreeMap<&str, Rect>,
+        visuals: &egui::Visuals,
+    ) {
+        let backdrop = visuals.panel_fill.gamma_multiply(0.85);
         for (&ns, &b) in boxes {
             if self.detail != Detail::Full && b.width() <= 60.0 {
                 continue;
             }
             let font = FontId::proportional(12.0);
             let inside = self.visible.inside.get(ns).copied().unwrap_or_default();
-            let mut lines = vec![(ns.to_string(), namespace_text_colour(ns, dark))];
-            if self.detail == Detail::Overview && inside.edges > 0 {
-                lines[0].0 = format!("{ns} · {} edges inside", inside.edges);
-                if inside.denied_edges > 0 {
-                    lines.push((format!("{} with denials", inside.denied_edges), DENIED));
-                }
+            let counted = self.detail == Detail::Overview && inside.edges > 0;
+            let name = if counted {
+                format!("{ns} · {} edges inside", inside.edges)
+            } else {
+                ns.to_string()
+            };
+            let mut lines = vec![(name, namespace_text_colour(ns, visuals.dark_mode))];
+            if counted && inside.denied_edges > 0 {
+                lines.push((format!("{} with denials", inside.denied_edges), DENIED));
             }
             // Inside its box, so that a long name never runs over a neighbour's.
             let painter = painter.with_clip_rect(painter.clip_rect().intersect(b));
