@@ -4,7 +4,7 @@
 # proxies: mTLS, HTTP/2 between them, policy per request, Avro inspection), and the release
 # build is then laid out by that profile. The proxy's hot path is spread over hyper, h2,
 # rustls and tokio and runs on cold caches at moderate rates; with the profile it used
-# 11-15 % less CPU per request (BENCHMARKS.md, "Sidecar proxy pair").
+# 11-19 % less CPU per request (BENCHMARKS.md, "Sidecar proxy pair").
 #
 #   packaging/pgo-build.sh            # -> target/pgo/use/release/meshlens
 #
